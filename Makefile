@@ -1,0 +1,52 @@
+# Every target creates .venv itself when it is missing, so a fresh clone needs only these.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SHARED_DATA := ../shared/data/adult
+# Tests and CI read the shared copy; elsewhere the files are downloaded into data/adult.
+export PIPELINE_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)/adult.data),$(SHARED_DATA),data/adult)
+KAFKA_PORT ?= 9092
+MLFLOW_PORT ?= 5000
+
+.PHONY: venv demo test test-unit lint format kafka-up kafka-down mlflow-ui clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(PY) -m pipeline.demo
+
+test: venv
+	$(PY) -m pytest
+
+test-unit: venv
+	$(PY) -m pytest tests/unit
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+kafka-up: venv
+	$(PY) -m pipeline.broker up --port $(KAFKA_PORT)
+
+kafka-down: venv
+	$(PY) -m pipeline.broker down
+
+mlflow-ui: venv
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.pipeline/mlflow.db \
+		--host 127.0.0.1 --port $(MLFLOW_PORT)
+
+clean:
+	-$(PY) -m pipeline.broker down
+	rm -rf .pipeline .pytest_cache .ruff_cache .mypy_cache

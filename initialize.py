@@ -1,0 +1,81 @@
+"""Prepare the data, train and tune the first model, register it and make it `@champion`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from pipeline import tracking
+from pipeline.data import load_adult
+from pipeline.errors import PipelineError
+from pipeline.kafka_admin import ensure_topics
+from pipeline.logs import setup_logging
+from pipeline.settings import Settings, parse_settings
+from pipeline.train_job import run_training
+from pipeline.tuning import TuningConfig
+
+log = logging.getLogger("initialize")
+
+
+def initialize(settings: Settings) -> dict[str, float | int | str]:
+    created = ensure_topics(settings.bootstrap_servers, settings.topic_specs())
+    log.info("topics ready (%d created)", len(created))
+    data = load_adult(settings.data_dir, allow_download=settings.allow_download)
+    log.info(
+        "loaded %d training and %d test rows from %s",
+        len(data.train),
+        len(data.test),
+        settings.data_dir,
+    )
+    tracking.connect(settings)
+    config = TuningConfig(
+        max_evals=settings.tuning_evals,
+        folds=settings.cv_folds,
+        seed=settings.seed,
+        num_threads=settings.threads,
+    )
+    result = run_training(
+        settings,
+        data.train,
+        data.test,
+        config,
+        run_name="initial-model",
+        tags={"pipeline.stage": "initialize"},
+    )
+    tracking.set_champion(settings, result.registered.version)
+    log.info(
+        "version %d of %s is now @%s",
+        result.registered.version,
+        settings.model_name,
+        tracking.CHAMPION,
+    )
+    return {
+        "model": settings.model_name,
+        "version": result.registered.version,
+        **{f"test_{k}": round(v, 5) for k, v in result.metrics.items() if k != "rows"},
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        settings = parse_settings("initialize", __doc__ or "", argv)
+        setup_logging(settings.log_level)
+        summary = initialize(settings)
+    except PipelineError as exc:
+        log.error("%s", exc)
+        return exc.exit_code
+    print(
+        f"test AUC {summary['test_auc']:.4f}  accuracy {summary['test_accuracy']:.4f}  "
+        f"log loss {summary['test_log_loss']:.4f}"
+    )
+    print(
+        f"MLflow UI: make mlflow-ui, then open http://127.0.0.1:5000 (store {settings.mlflow_uri})"
+    )
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

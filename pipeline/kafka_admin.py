@@ -1,0 +1,76 @@
+"""Kafka administration: is the broker there, and do our topics exist (idempotently)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from pipeline.errors import BrokerError
+from pipeline.topics import TopicSpec
+
+log = logging.getLogger(__name__)
+
+
+def admin_client(bootstrap_servers: str, timeout_s: float = 30.0) -> KafkaAdminClient:
+    """Retry until the deadline so a broker that is still starting is not an error."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return KafkaAdminClient(
+                bootstrap_servers=bootstrap_servers,
+                client_id="pipeline-admin",
+                request_timeout_ms=int(max(timeout_s, 5) * 1000),
+                bootstrap_timeout_ms=int(max(min(timeout_s, 10), 1) * 1000),
+            )
+        except (KafkaError, OSError) as exc:
+            if time.monotonic() >= deadline:
+                raise BrokerError(
+                    f"no Kafka broker answers at {bootstrap_servers} after {timeout_s:.0f}s: {exc}"
+                ) from exc
+            time.sleep(0.5)
+
+
+def wait_for_broker(bootstrap_servers: str, timeout_s: float = 30.0) -> None:
+    """A broker is ready once it answers a metadata request."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            client = admin_client(bootstrap_servers, max(deadline - time.monotonic(), 1.0))
+            try:
+                client.list_topics()
+                return
+            finally:
+                client.close()
+        except (KafkaError, OSError) as exc:
+            if time.monotonic() >= deadline:
+                raise BrokerError(f"broker at {bootstrap_servers} is not ready: {exc}") from exc
+            time.sleep(0.5)
+
+
+def ensure_topics(
+    bootstrap_servers: str, specs: list[TopicSpec], timeout_s: float = 30.0
+) -> list[str]:
+    """Create what is missing; returns the names created. Existing topics are left alone."""
+    client = admin_client(bootstrap_servers, timeout_s)
+    try:
+        existing = set(client.list_topics())
+        missing = [spec for spec in specs if spec.name not in existing]
+        created = []
+        for spec in missing:
+            try:
+                client.create_topics(
+                    [NewTopic(spec.name, spec.partitions, 1)], wait_for_metadata=True
+                )
+                created.append(spec.name)
+                log.info("created topic %s with %d partition(s)", spec.name, spec.partitions)
+            except TopicAlreadyExistsError:
+                pass  # another process created it between list and create
+        return created
+    except KafkaError as exc:
+        raise BrokerError(f"cannot create topics on {bootstrap_servers}: {exc}") from exc
+    finally:
+        client.close()

@@ -1,0 +1,159 @@
+"""One frozen settings object, read from flags, then `PIPELINE_*` variables, then defaults."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline import topics
+from pipeline.errors import ConfigError
+
+ENV_PREFIX = "PIPELINE_"
+ALL = frozenset({"initialize", "predictor", "trainer", "sample_app", "demo"})
+
+
+def setting(
+    default: Any,
+    help: str,
+    scripts: frozenset[str] = ALL,
+    minimum: float | None = None,
+    secret: bool = False,
+) -> Any:
+    meta = {"help": help, "scripts": scripts, "minimum": minimum, "secret": secret}
+    return field(default=default, metadata=meta, repr=not secret)
+
+
+TRAINING = frozenset({"initialize", "trainer", "demo"})
+LIVE = frozenset({"predictor", "trainer", "sample_app", "demo"})
+
+
+@dataclass(frozen=True)
+class Settings:
+    bootstrap_servers: str = setting(
+        "localhost:9092", "Kafka bootstrap servers (also read from KAFKA_BOOTSTRAP_SERVERS)"
+    )
+    home: Path = setting(
+        Path(".pipeline"), "folder for local state: MLflow store, artifacts, broker"
+    )
+    tracking_uri: str = setting(
+        "", "MLflow tracking URI; empty means an embedded sqlite store under --home"
+    )
+    experiment: str = setting("adult-income", "MLflow experiment that holds every training run")
+    model_name: str = setting("adult-income", "registered model name the Predictor serves")
+    data_dir: Path = setting(Path("data/adult"), "folder of adult.data/adult.test", TRAINING)
+    allow_download: bool = setting(True, "download missing Adult files from UCI", TRAINING)
+    tuning_evals: int = setting(30, "Hyperopt trials for the first model", TRAINING, minimum=1)
+    retrain_evals: int = setting(6, "Hyperopt trials for each retrain", TRAINING, minimum=1)
+    cv_folds: int = setting(5, "cross-validation folds while tuning", TRAINING, minimum=2)
+    seed: int = setting(42, "seed for tuning and any sampling", ALL)
+    threads: int = setting(2, "LightGBM threads while training", TRAINING, minimum=1)
+    input_topic: str = setting(topics.INPUT_TOPIC, "topic of incoming events")
+    predictions_topic: str = setting(topics.PREDICTIONS_TOPIC, "topic of predictions")
+    dlq_topic: str = setting(topics.DLQ_TOPIC, "dead-letter topic for invalid events")
+    retrain_topic: str = setting(topics.RETRAIN_TOPIC, "topic of retrain requests and model news")
+    input_partitions: int = setting(4, "partitions of the input and prediction topics", minimum=1)
+    log_level: str = setting("INFO", "logging level (DEBUG, INFO, WARNING, ERROR)")
+
+    @property
+    def mlflow_uri(self) -> str:
+        if self.tracking_uri:
+            return self.tracking_uri
+        return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def artifact_root(self) -> Path:
+        return (self.home / "mlartifacts").resolve()
+
+    def topic_specs(self) -> list[topics.TopicSpec]:
+        return topics.topic_specs(
+            self.input_topic,
+            self.predictions_topic,
+            self.dlq_topic,
+            self.retrain_topic,
+            self.input_partitions,
+        )
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _convert(raw: str, kind: Any, name: str) -> Any:
+    try:
+        if kind in (bool, "bool"):
+            lowered = raw.strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(f"{raw!r} is not a boolean")
+        if kind in (int, "int"):
+            return int(raw)
+        if kind in (float, "float"):
+            return float(raw)
+        if kind in (Path, "Path"):
+            return Path(raw)
+        return raw
+    except ValueError as exc:
+        raise ConfigError(f"setting {name}: {exc}") from exc
+
+
+def build_parser(script: str, description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=script,
+        description=description,
+        epilog=f"Every flag can also be set as {ENV_PREFIX}<FLAG_NAME> in the environment.",
+    )
+    for spec in dataclasses.fields(Settings):
+        if script not in spec.metadata["scripts"]:
+            continue
+        env = ENV_PREFIX + spec.name.upper()
+        help_text = f"{spec.metadata['help']} [env {env}; default {spec.default}]"
+        if spec.type in (bool, "bool"):
+            parser.add_argument(
+                _flag(spec.name),
+                dest=spec.name,
+                default=None,
+                action=argparse.BooleanOptionalAction,
+                help=help_text,
+            )
+        else:
+            parser.add_argument(_flag(spec.name), dest=spec.name, default=None, help=help_text)
+    return parser
+
+
+def settings_from(
+    parsed: argparse.Namespace, env: Mapping[str, str] | None = None, **overrides: Any
+) -> Settings:
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for spec in dataclasses.fields(Settings):
+        raw = getattr(parsed, spec.name, None)
+        if raw is None:
+            raw = env.get(ENV_PREFIX + spec.name.upper())
+        if raw is None and spec.name == "bootstrap_servers":
+            raw = env.get("KAFKA_BOOTSTRAP_SERVERS")
+        if raw is None:
+            continue
+        value = raw if isinstance(raw, bool) else _convert(str(raw), spec.type, spec.name)
+        minimum = spec.metadata["minimum"]
+        if minimum is not None and value < minimum:
+            raise ConfigError(f"setting {spec.name}={value} must be at least {minimum}")
+        values[spec.name] = value
+    values.update(overrides)
+    return Settings(**values)
+
+
+def parse_settings(
+    script: str,
+    description: str,
+    argv: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    parser = build_parser(script, description)
+    return settings_from(parser.parse_args(argv), env)

@@ -1,0 +1,34 @@
+"""Every topic the pipeline uses, spelled once, with its partition count."""
+
+from dataclasses import dataclass
+from typing import Final
+
+INPUT_TOPIC: Final = "app_messages"
+PREDICTIONS_TOPIC: Final = "app_predictions"
+DLQ_TOPIC: Final = "app_messages_dlq"
+RETRAIN_TOPIC: Final = "retrain_topic"
+
+PREDICTOR_GROUP: Final = "predictor"
+TRAINER_GROUP: Final = "trainer"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+
+
+def topic_specs(
+    input_topic: str = INPUT_TOPIC,
+    predictions_topic: str = PREDICTIONS_TOPIC,
+    dlq_topic: str = DLQ_TOPIC,
+    retrain_topic: str = RETRAIN_TOPIC,
+    input_partitions: int = 4,
+) -> list[TopicSpec]:
+    """The retrain topic keeps one partition so announcements stay in order for every reader."""
+    return [
+        TopicSpec(input_topic, input_partitions),
+        TopicSpec(predictions_topic, input_partitions),
+        TopicSpec(dlq_topic, 1),
+        TopicSpec(retrain_topic, 1),
+    ]

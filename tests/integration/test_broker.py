@@ -1,0 +1,56 @@
+import os
+import shutil
+import time
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+
+from pipeline.broker import LocalBroker, _alive, ensure_jars
+from pipeline.kafka_admin import ensure_topics
+from pipeline.topics import TopicSpec
+
+
+@pytest.mark.skipif(
+    shutil.which("java") is None and os.environ.get("CI") != "true",
+    reason="the local launcher needs Java",
+)
+def test_local_broker_starts_answers_and_stops_without_orphans(tmp_path) -> None:
+    libs = ensure_jars()
+    assert any(jar.name.startswith("kafka_2.13-") for jar in libs.iterdir())
+    broker = LocalBroker(tmp_path / "kafka").start(timeout_s=120)
+    pid = broker.process.pid
+    try:
+        assert ensure_topics(broker.bootstrap_servers, [TopicSpec("probe", 1)]) == ["probe"]
+    finally:
+        broker.stop()
+    assert not _alive(pid)
+    assert broker.process is None
+
+
+def test_create_produce_consume_round_trip(kafka_bootstrap: str, unique: str) -> None:
+    topic = f"roundtrip-{unique}"
+    specs = [TopicSpec(topic, 2)]
+    assert ensure_topics(kafka_bootstrap, specs) == [topic]
+    assert ensure_topics(kafka_bootstrap, specs) == []  # idempotent
+
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    sent = {f"key-{i}".encode(): f"value-{i}".encode() for i in range(20)}
+    for key, value in sent.items():
+        producer.send(topic, value=value, key=key)
+    producer.flush(timeout=30)
+    producer.close()
+
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=kafka_bootstrap,
+        group_id=f"g-{unique}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    received: dict[bytes, bytes] = {}
+    deadline = time.monotonic() + 30
+    while len(received) < len(sent) and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=500).values():
+            received.update((r.key, r.value) for r in records)
+    consumer.close()
+    assert received == sent

@@ -1,0 +1,68 @@
+import json
+
+import numpy as np
+import pytest
+
+from pipeline.features import FeatureBuilder
+from pipeline.schema import FEATURE_FIELDS
+
+
+@pytest.fixture(scope="module")
+def builder(adult) -> FeatureBuilder:
+    return FeatureBuilder().fit(adult.train)
+
+
+def test_unseen_category_and_cross_become_missing(builder, adult) -> None:
+    # The seed article crashed at row 519 of adult.test on this unseen cross.
+    row = adult.test.iloc[[0]].copy()
+    row["native_country"] = "Columbia"
+    row["occupation"] = "Farming-fishing"
+    row["workclass"] = "Moon-base"
+    matrix = builder.transform(row)
+    names = builder.feature_names
+    assert np.isnan(matrix[0, names.index("workclass")])
+    assert np.isnan(matrix[0, names.index("native_country_x_occupation")])
+    assert not np.isnan(matrix[0, names.index("occupation")])
+
+
+def test_missing_field_and_missing_values_become_nan(builder, adult) -> None:
+    rows = adult.test.head(3).drop(columns=["occupation"])
+    rows.loc[rows.index[0], "age"] = None
+    matrix = builder.transform(rows)
+    names = builder.feature_names
+    assert np.isnan(matrix[:, names.index("occupation")]).all()
+    assert np.isnan(matrix[:, names.index("education_x_occupation")]).all()
+    assert np.isnan(matrix[0, names.index("age")])
+    assert not np.isnan(matrix[1, names.index("age")])
+
+
+def test_column_order_does_not_matter(builder, adult) -> None:
+    rows = adult.test.head(50)
+    shuffled = rows[list(reversed(rows.columns))]
+    np.testing.assert_array_equal(builder.transform(rows), builder.transform(shuffled))
+
+
+def test_one_row_equals_the_same_row_inside_a_batch(builder, adult) -> None:
+    batch = adult.test.head(600)
+    matrix = builder.transform(batch)
+    for position in (0, 17, 519, 599):
+        alone = builder.transform(batch.iloc[[position]])
+        np.testing.assert_array_equal(alone[0], matrix[position])
+
+
+def test_plain_column_dicts_give_the_same_matrix(builder, adult) -> None:
+    rows = adult.test.head(20)
+    columns = {name: rows[name].tolist() for name in FEATURE_FIELDS}
+    np.testing.assert_array_equal(builder.transform(columns), builder.transform(rows))
+
+
+def test_json_round_trip_keeps_the_encoding(builder, adult) -> None:
+    again = FeatureBuilder.from_dict(json.loads(json.dumps(builder.to_dict())))
+    np.testing.assert_array_equal(
+        again.transform(adult.test.head(100)), builder.transform(adult.test.head(100))
+    )
+
+
+def test_transform_before_fit_is_refused(adult) -> None:
+    with pytest.raises(RuntimeError, match="before fit"):
+        FeatureBuilder().transform(adult.test.head(1))

@@ -1,0 +1,52 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.errors import ModelError
+from pipeline.features import FeatureBuilder
+from pipeline.scoring import ScoringModel
+from pipeline.training import make_dataset, train_model
+from pipeline.tuning import TuningConfig, tune
+
+SMALL = TuningConfig(max_evals=3, folds=2, max_rounds=200, early_stopping_rounds=20, seed=7)
+
+
+@pytest.fixture(scope="module")
+def sample(adult):
+    return adult.train.sample(3000, random_state=1)
+
+
+def test_same_seed_gives_the_same_tuned_parameters(sample) -> None:
+    features = FeatureBuilder().fit(sample)
+    first = tune(make_dataset(features, sample), SMALL)
+    second = tune(make_dataset(features, sample), SMALL)
+    assert first.params == second.params
+    assert first.num_boost_round == second.num_boost_round
+    assert all(type(v) in (int, float, str, bool) for v in first.params.values())
+
+
+def test_other_seed_explores_other_parameters(sample) -> None:
+    features = FeatureBuilder().fit(sample)
+    first = tune(make_dataset(features, sample), SMALL)
+    other = tune(make_dataset(features, sample), TuningConfig(**{**SMALL.__dict__, "seed": 8}))
+    assert first.params != other.params
+
+
+def test_saved_model_scores_the_same_after_loading(sample, adult, tmp_path: Path) -> None:
+    trained = train_model(sample, SMALL)
+    files = trained.model.save(tmp_path)
+    loaded = ScoringModel.load(files["booster"], files["features"])
+    rows = adult.test.head(200)
+    np.testing.assert_array_equal(loaded.predict_proba(rows), trained.model.predict_proba(rows))
+    assert ((loaded.predict_proba(rows) >= 0) & (loaded.predict_proba(rows) <= 1)).all()
+
+
+@pytest.mark.parametrize("damaged", ["booster", "features"])
+def test_booster_and_preprocessing_out_of_step_are_refused(sample, tmp_path: Path, damaged) -> None:
+    trained = train_model(sample, SMALL)
+    files = trained.model.save(tmp_path)
+    text = files[damaged].read_text().replace("education_x_occupation", "renamed", 1)
+    files[damaged].write_text(text)
+    with pytest.raises(ModelError):
+        ScoringModel.load(files["booster"], files["features"])
