@@ -1,25 +1,58 @@
-"""`make demo`: a broker (an existing one, or a local one it starts), then the first model.
+"""`make demo`: the whole live loop on one machine, end to end, then a one-line JSON summary.
 
-Uses the broker named by KAFKA_BOOTSTRAP_SERVERS / PIPELINE_BOOTSTRAP_SERVERS when set;
-otherwise starts the local Kafka launcher for the length of the demo and stops it after.
+A broker (KAFKA_BOOTSTRAP_SERVERS when set, else the local launcher for the demo's length), the
+first model if none is `@champion` yet, one Trainer and two Predictors as separate processes,
+and the sample app streaming adult.test through them across several retrains.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+import signal
+import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from pathlib import Path
+
+from kafka.errors import KafkaError
 
 import initialize
+from pipeline import tracking
 from pipeline.broker import LocalBroker
-from pipeline.errors import PipelineError
+from pipeline.data import load_adult
+from pipeline.errors import BrokerError, PipelineError
+from pipeline.kafka_admin import admin_client, ensure_topics
 from pipeline.logs import setup_logging
-from pipeline.settings import Settings, parse_settings
+from pipeline.sample_stream import SampleApp, event_rows
+from pipeline.settings import Settings, parse_settings, settings_to_argv
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("demo")
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_DEFAULTS = {
+    "rate": 150.0,
+    "retrain_every": 2000,
+    "retrain_evals": 4,
+    "bad_every": 500,
+    "promote_tolerance": 0.005,
+}
+HIGHLIGHTS = (
+    "swapped model",
+    "refused",
+    "promoted",
+    "kept the champion",
+    "requests merged",
+    "training for",
+    "partitions assigned",
+    "stopped cleanly",
+    "ERROR",
+)
 
 
 @contextlib.contextmanager
@@ -33,22 +66,103 @@ def broker_for(settings: Settings) -> Iterator[Settings]:
         yield replace(settings, bootstrap_servers=broker.bootstrap_servers)
 
 
+@contextlib.contextmanager
+def processes(settings: Settings, logs: Path) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
+    """Trainer and two Predictors; SIGTERM on the way out, as a supervisor would send."""
+    logs.mkdir(parents=True, exist_ok=True)
+    specs = {
+        "trainer": ("trainer.py", settings),
+        "predictor-1": ("predictor.py", replace(settings, instance_id="predictor-1")),
+        "predictor-2": ("predictor.py", replace(settings, instance_id="predictor-2")),
+    }
+    running: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for name, (script, own) in specs.items():
+            argv = [sys.executable, str(ROOT / script), *settings_to_argv(own, script[:-3])]
+            with (logs / f"{name}.log").open("wb") as out:
+                running[name] = subprocess.Popen(
+                    argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT
+                )
+        yield running
+    finally:
+        for process in running.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for name, process in running.items():
+            try:
+                code = process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                code = process.wait()
+            log.info("%s exited with %s", name, code)
+
+
+def wait_for_members(settings: Settings, count: int, children: dict, timeout_s: float = 90) -> None:
+    admin = admin_client(settings.bootstrap_servers)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            dead = [name for name, p in children.items() if p.poll() is not None]
+            if dead:
+                raise BrokerError(f"{', '.join(dead)} exited early; see .pipeline/logs")
+            try:
+                group = admin.describe_groups([settings.predictor_group])[settings.predictor_group]
+            except KafkaError:  # the group coordinator is still starting up
+                time.sleep(0.5)
+                continue
+            assigned = [
+                m
+                for m in group.get("members", [])
+                if m.get("member_assignment", {}).get("assigned_partitions")
+            ]
+            if group.get("group_state") == "Stable" and len(assigned) >= count:
+                return
+            time.sleep(0.5)
+    finally:
+        admin.close()
+    raise BrokerError(f"{count} Predictors did not join group {settings.predictor_group} in time")
+
+
+def highlights(logs: Path) -> list[str]:
+    lines = []
+    for path in sorted(logs.glob("*.log")):
+        for line in path.read_text(errors="replace").splitlines():
+            if any(mark in line for mark in HIGHLIGHTS):
+                lines.append(f"[{path.stem}] {line}")
+    return lines
+
+
+def run_demo(settings: Settings) -> dict:
+    with broker_for(settings) as live:
+        ensure_topics(live.bootstrap_servers, live.topic_specs())
+        tracking.connect(live)
+        if tracking.champion_version(live) is None:
+            log.info("no @champion yet: training the first model (%d trials)", live.tuning_evals)
+            print(json.dumps(initialize.initialize(live)), flush=True)
+        logs = live.home / "logs"
+        rows = event_rows(load_adult(live.data_dir, allow_download=live.allow_download).test)
+        with processes(live, logs) as children:
+            wait_for_members(live, 2, children)
+            log.info("streaming %d events at %.0f/s through two Predictors", len(rows), live.rate)
+            summary = SampleApp(live, rows, progress=lambda s: print(s, flush=True)).run(
+                threading.Event()
+            )
+    print("\n".join(highlights(logs)))
+    return summary
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        settings = parse_settings("demo", __doc__ or "", argv)
+        env = {**{f"PIPELINE_{k.upper()}": str(v) for k, v in DEMO_DEFAULTS.items()}, **os.environ}
+        settings = parse_settings("demo", __doc__ or "", argv, env=env)
         setup_logging(settings.log_level)
-        with broker_for(settings) as live:
-            summary = initialize.initialize(live)
+        summary = run_demo(settings)
     except PipelineError as exc:
         log.error("%s", exc)
         return exc.exit_code
-    print(
-        f"first model: {summary['model']} version {summary['version']}, test AUC "
-        f"{summary['test_auc']:.4f}, accuracy {summary['test_accuracy']:.4f}, "
-        f"log loss {summary['test_log_loss']:.4f}"
-    )
-    print("see every run: make mlflow-ui, then open http://127.0.0.1:5000")
-    return 0
+    print("every training run: make mlflow-ui, then open http://127.0.0.1:5000", flush=True)
+    print(json.dumps(summary))
+    return 0 if summary["missing"] == 0 else 1
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,10 @@ def setting(
 
 
 TRAINING = frozenset({"initialize", "trainer", "demo"})
-LIVE = frozenset({"predictor", "trainer", "sample_app", "demo"})
+SERVING = frozenset({"predictor", "demo"})
+TRAINER = frozenset({"trainer", "demo"})
+SAMPLE = frozenset({"sample_app", "demo"})
+DATA = TRAINING | SAMPLE
 
 
 @dataclass(frozen=True)
@@ -45,8 +49,8 @@ class Settings:
     )
     experiment: str = setting("adult-income", "MLflow experiment that holds every training run")
     model_name: str = setting("adult-income", "registered model name the Predictor serves")
-    data_dir: Path = setting(Path("data/adult"), "folder of adult.data/adult.test", TRAINING)
-    allow_download: bool = setting(True, "download missing Adult files from UCI", TRAINING)
+    data_dir: Path = setting(Path("data/adult"), "folder of adult.data/adult.test", DATA)
+    allow_download: bool = setting(True, "download missing Adult files from UCI", DATA)
     tuning_evals: int = setting(30, "Hyperopt trials for the first model", TRAINING, minimum=1)
     retrain_evals: int = setting(6, "Hyperopt trials for each retrain", TRAINING, minimum=1)
     cv_folds: int = setting(5, "cross-validation folds while tuning", TRAINING, minimum=2)
@@ -56,8 +60,54 @@ class Settings:
     predictions_topic: str = setting(topics.PREDICTIONS_TOPIC, "topic of predictions")
     dlq_topic: str = setting(topics.DLQ_TOPIC, "dead-letter topic for invalid events")
     retrain_topic: str = setting(topics.RETRAIN_TOPIC, "topic of retrain requests and model news")
+    predictor_group: str = setting(topics.PREDICTOR_GROUP, "consumer group of the Predictors")
+    trainer_group: str = setting(topics.TRAINER_GROUP, "consumer group of the Trainer")
     input_partitions: int = setting(4, "partitions of the input and prediction topics", minimum=1)
     log_level: str = setting("INFO", "logging level (DEBUG, INFO, WARNING, ERROR)")
+    instance_id: str = setting(
+        "",
+        "name of this process in logs, requests and its transactional id; empty: host-pid",
+        SERVING,
+    )
+    batch_size: int = setting(500, "most events scored in one micro-batch", SERVING, minimum=1)
+    batch_wait_ms: int = setting(
+        20, "longest wait for a micro-batch to fill at low load", SERVING, minimum=0
+    )
+    max_event_bytes: int = setting(
+        64 * 1024, "largest event accepted; larger ones go to the DLQ", SERVING, minimum=256
+    )
+    retrain_every: int = setting(
+        5000,
+        "labelled events scored by one instance between retrain requests (0: never)",
+        SERVING,
+        minimum=0,
+    )
+    exactly_once: bool = setting(
+        False, "transactional outputs and offsets (readers use read_committed)", SERVING
+    )
+    promote_tolerance: float = setting(
+        0.002, "promote a retrained model if its AUC >= champion AUC minus this", TRAINER, minimum=0
+    )
+    retry_backoff_s: float = setting(
+        5.0,
+        "first wait before retrying a failed training (doubles, at most 5 min)",
+        TRAINER,
+        minimum=0,
+    )
+    rate: float = setting(
+        0.0, "events per second to send (0: as fast as possible)", SAMPLE, minimum=0
+    )
+    events: int = setting(0, "events to send (0: all of adult.test)", SAMPLE, minimum=0)
+    bad_every: int = setting(
+        0, "send a malformed event every N events (0: never)", SAMPLE, minimum=0
+    )
+    drain_timeout_s: float = setting(
+        60.0, "how long to wait for the last predictions after sending", SAMPLE, minimum=0
+    )
+
+    @property
+    def instance_name(self) -> str:
+        return self.instance_id or f"{socket.gethostname()}-{os.getpid()}"
 
     @property
     def mlflow_uri(self) -> str:
@@ -147,6 +197,20 @@ def settings_from(
         values[spec.name] = value
     values.update(overrides)
     return Settings(**values)
+
+
+def settings_to_argv(settings: Settings, script: str) -> list[str]:
+    """The flags that hand these settings to another script: how the demo starts its processes."""
+    argv: list[str] = []
+    for spec in dataclasses.fields(Settings):
+        if script not in spec.metadata["scripts"]:
+            continue
+        value = getattr(settings, spec.name)
+        if spec.type in (bool, "bool"):
+            argv.append(_flag(spec.name) if value else "--no-" + spec.name.replace("_", "-"))
+        else:
+            argv += [_flag(spec.name), str(value)]
+    return argv
 
 
 def parse_settings(

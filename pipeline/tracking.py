@@ -19,6 +19,7 @@ from mlflow.types import ColSpec, Schema
 
 from pipeline import mlflow_model, plots
 from pipeline.errors import ModelError, RegistryError
+from pipeline.model_checks import check_model
 from pipeline.schema import FEATURE_FIELDS, LABEL_FIELD, NUMERIC_FIELDS
 from pipeline.scoring import ScoringModel
 from pipeline.settings import Settings
@@ -123,6 +124,14 @@ def champion_uri(name: str) -> str:
     return f"models:/{name}@{CHAMPION}"
 
 
+def record_decision(run_id: str, promoted: bool, champion_metrics: dict[str, float]) -> None:
+    """The gate's verdict stays on the run, next to the metrics it was based on."""
+    client = MlflowClient()
+    client.set_tag(run_id, "pipeline.promoted", str(promoted).lower())
+    for key, value in champion_metrics.items():
+        client.log_metric(run_id, f"champion_{key}", value)
+
+
 def set_champion(settings: Settings, version: int) -> None:
     try:
         MlflowClient().set_registered_model_alias(settings.model_name, CHAMPION, str(version))
@@ -143,14 +152,19 @@ def champion_version(settings: Settings) -> int | None:
 
 
 def load_scoring_model(uri: str) -> ScoringModel:
-    """Load through MLflow, then keep only our object: the hot path skips pyfunc's schema checks."""
+    """Load through MLflow and check it; the hot path then calls our object, not pyfunc."""
     try:
         pyfunc = mlflow.pyfunc.load_model(uri)
     except MlflowException as exc:
         raise ModelError(f"cannot load {uri}: {exc}") from exc
     except OSError as exc:
         raise RegistryError(f"cannot load {uri}: {exc}") from exc
-    wrapped = getattr(pyfunc.unwrap_python_model(), "model", None)
+    try:
+        wrapped = getattr(pyfunc.unwrap_python_model(), "model", None)
+    except MlflowException as exc:
+        raise ModelError(f"{uri} is not a python model of this pipeline: {exc}") from exc
     if not isinstance(wrapped, ScoringModel):
         raise ModelError(f"{uri} is not a model of this pipeline")
+    schema = pyfunc.metadata.get_input_schema()
+    check_model(wrapped, schema.input_names() if schema is not None else None)
     return wrapped

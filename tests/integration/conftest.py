@@ -7,16 +7,32 @@ fails the run loudly instead of skipping.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
+import mlflow
 import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from pipeline import tracking
 from pipeline.broker import LocalBroker
-from pipeline.kafka_admin import wait_for_broker
+from pipeline.kafka_admin import ensure_topics, wait_for_broker
+from pipeline.scoring import ScoringModel
+from pipeline.settings import Settings, settings_to_argv
+from pipeline.training import train_model
+from pipeline.tuning import TuningConfig
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -76,3 +92,146 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def unique() -> str:
     """A suffix for topic and group names so tests never see each other's messages."""
     return uuid.uuid4().hex[:10]
+
+
+# ---- the live loop: per-test settings, a registered champion, running processes ----
+
+TINY = TuningConfig(max_evals=2, folds=2, max_rounds=150, early_stopping_rounds=20, seed=3)
+
+
+@pytest.fixture(scope="session")
+def mlflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("mlflow-home")
+
+
+@pytest.fixture(scope="session")
+def trained_model(adult) -> ScoringModel:
+    return train_model(adult.train, TINY).model
+
+
+def register(settings: Settings, model: ScoringModel, holdout) -> int:
+    """A new registry version of `model` under the test's own model name."""
+    tracking.connect(settings)
+    with mlflow.start_run(run_name="test-fixture"):
+        return tracking.log_model_version(settings, model, holdout).version
+
+
+@pytest.fixture
+def live(kafka_bootstrap, unique, mlflow_home, data_dir, trained_model, adult) -> Settings:
+    """Settings of one test: its own topics, groups and model name, with a champion (v1)."""
+    settings = Settings(
+        bootstrap_servers=kafka_bootstrap,
+        home=mlflow_home,
+        data_dir=data_dir,
+        allow_download=False,
+        model_name=f"adult-{unique}",
+        experiment=f"exp-{unique}",
+        input_topic=f"in-{unique}",
+        predictions_topic=f"out-{unique}",
+        dlq_topic=f"dlq-{unique}",
+        retrain_topic=f"retrain-{unique}",
+        input_partitions=2,
+        predictor_group=f"predictor-{unique}",
+        trainer_group=f"trainer-{unique}",
+        instance_id=f"p-{unique}",
+        batch_wait_ms=10,
+        retrain_every=0,
+        retrain_evals=1,
+        cv_folds=2,
+        retry_backoff_s=1.0,
+        log_level="INFO",
+    )
+    ensure_topics(settings.bootstrap_servers, settings.topic_specs())
+    tracking.set_champion(settings, register(settings, trained_model, adult.test.head(50)))
+    return settings
+
+
+@contextmanager
+def in_thread(target: Callable[[threading.Event, threading.Event], None]):
+    """Run a Predictor or Trainer loop in a thread; re-raise its error at the end."""
+    stop, ready, errors = threading.Event(), threading.Event(), []
+
+    def body() -> None:
+        try:
+            target(stop, ready)
+        except BaseException as exc:  # surfaced below, in the test's thread
+            errors.append(exc)
+            ready.set()
+
+    thread = threading.Thread(target=body, daemon=True)
+    thread.start()
+    assert ready.wait(60), "the loop did not start"
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not thread.is_alive(), "the loop did not stop"
+    if errors:
+        raise errors[0]
+
+
+def start_script(script: str, settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
+    argv = [sys.executable, str(REPO_ROOT / script), *settings_to_argv(settings, script[:-3])]
+    with log_path.open("ab") as out:
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+
+
+def produce(settings: Settings, values: list[tuple[str, bytes]], topic: str | None = None) -> None:
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    for key, value in values:
+        producer.send(topic or settings.input_topic, value=value, key=key.encode())
+    producer.flush(30)
+    producer.close()
+
+
+class TopicReader:
+    """Reads a topic from the beginning, read_committed, and keeps everything it saw."""
+
+    def __init__(self, settings: Settings, topic: str) -> None:
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers,
+            isolation_level="read_committed",
+            enable_auto_commit=False,
+        )
+        partitions = self.consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in partitions]
+        self.consumer.assign(tps)
+        self.consumer.seek_to_beginning(*tps)
+        self.records: list = []
+
+    def poll(self) -> list:
+        for records in self.consumer.poll(timeout_ms=200).values():
+            self.records.extend(records)
+        return self.records
+
+    def json(self) -> list[dict]:
+        return [json.loads(r.value) for r in self.records]
+
+    def wait_for(
+        self, condition: Callable[[list], bool], timeout_s: float = 60, what: str = ""
+    ) -> list:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.poll()
+            if condition(self.records):
+                return self.records
+        raise AssertionError(
+            f"timed out after {timeout_s}s waiting for {what}; saw {len(self.records)} records"
+        )
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def await_true(condition: Callable[[], bool], timeout_s: float = 60, what: str = "") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def with_instance(settings: Settings, instance_id: str) -> Settings:
+    return replace(settings, instance_id=instance_id)

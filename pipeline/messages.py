@@ -1,0 +1,176 @@
+"""Every message the pipeline writes, spelled once: predictions, dead letters, retrain traffic.
+
+Only plain JSON is read from or written to Kafka; nothing is ever unpickled or executed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final
+
+RETRAIN_REQUEST: Final = "retrain_request"
+TRAINING_STARTED: Final = "training_started"
+MODEL_READY: Final = "model_ready"
+TRAINING_FAILED: Final = "training_failed"
+
+# Dead-letter headers: why the event was refused and where it came from.
+DLQ_REASON: Final = "dlq.reason"
+DLQ_FIELD: Final = "dlq.field"
+DLQ_TOPIC: Final = "dlq.source.topic"
+DLQ_PARTITION: Final = "dlq.source.partition"
+DLQ_OFFSET: Final = "dlq.source.offset"
+DLQ_INSTANCE: Final = "dlq.instance"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def to_json(message: Any) -> bytes:
+    return json.dumps(
+        asdict(message) if hasattr(message, "__dataclass_fields__") else message,
+        separators=(",", ":"),
+        allow_nan=False,
+    ).encode()
+
+
+def prediction_record(
+    request_id: str,
+    probability: float,
+    label: str,
+    model_name: str,
+    model_version: int,
+    topic: str,
+    partition: int,
+    offset: int,
+    scored_at_ms: int,
+) -> bytes:
+    """Built as a plain dict, not a dataclass: this runs once per event on the hot path."""
+    return json.dumps(
+        {
+            "request_id": request_id,
+            "probability": probability,
+            "label": label,
+            "model_name": model_name,
+            "model_version": model_version,
+            "scored_at_ms": scored_at_ms,
+            "source": {"topic": topic, "partition": partition, "offset": offset},
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def dlq_headers(
+    reason: str, field: str | None, topic: str, partition: int, offset: int, instance_id: str
+) -> list[tuple[str, bytes]]:
+    return [
+        (DLQ_REASON, reason.encode()[:2000]),
+        (DLQ_FIELD, (field or "").encode()),
+        (DLQ_TOPIC, topic.encode()),
+        (DLQ_PARTITION, str(partition).encode()),
+        (DLQ_OFFSET, str(offset).encode()),
+        (DLQ_INSTANCE, instance_id.encode()),
+    ]
+
+
+@dataclass(frozen=True)
+class RetrainRequest:
+    instance_id: str
+    topic: str
+    end_offsets: dict[str, int]  # partition -> first offset NOT covered
+    labelled_events: int
+    requested_at_ms: int = field(default_factory=now_ms)
+    type: str = RETRAIN_REQUEST
+
+
+@dataclass(frozen=True)
+class TrainingStarted:
+    requests: int
+    end_offsets: dict[str, int]
+    started_at_ms: int = field(default_factory=now_ms)
+    type: str = TRAINING_STARTED
+
+
+@dataclass(frozen=True)
+class ModelReady:
+    model_name: str
+    version: int
+    uri: str
+    metrics: dict[str, float]
+    champion_metrics: dict[str, float]
+    promoted: bool
+    requests: int
+    end_offsets: dict[str, int]
+    announced_at_ms: int = field(default_factory=now_ms)
+    type: str = MODEL_READY
+
+
+@dataclass(frozen=True)
+class TrainingFailed:
+    reason: str
+    requests: int
+    failed_at_ms: int = field(default_factory=now_ms)
+    type: str = TRAINING_FAILED
+
+
+class MessageError(ValueError):
+    """A message on the retrain topic that is not one of ours; readers log and skip it."""
+
+
+def _parse(raw: bytes | None) -> dict[str, Any]:
+    try:
+        payload = json.loads(raw or b"")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MessageError(f"not JSON: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise MessageError("not a JSON object")
+    return payload
+
+
+def _offsets(value: Any) -> dict[str, int]:
+    if not isinstance(value, dict):
+        raise MessageError("end_offsets is not an object")
+    try:
+        return {str(int(k)): int(v) for k, v in value.items()}
+    except (TypeError, ValueError) as exc:
+        raise MessageError(f"bad end_offsets: {exc}") from exc
+
+
+def parse_retrain_message(
+    raw: bytes | None,
+) -> RetrainRequest | TrainingStarted | ModelReady | TrainingFailed:
+    payload = _parse(raw)
+    kind = payload.get("type")
+    try:
+        if kind == RETRAIN_REQUEST:
+            return RetrainRequest(
+                instance_id=str(payload["instance_id"]),
+                topic=str(payload["topic"]),
+                end_offsets=_offsets(payload["end_offsets"]),
+                labelled_events=int(payload["labelled_events"]),
+                requested_at_ms=int(payload.get("requested_at_ms", 0)),
+            )
+        if kind == MODEL_READY:
+            return ModelReady(
+                model_name=str(payload["model_name"]),
+                version=int(payload["version"]),
+                uri=str(payload.get("uri", "")),
+                metrics=dict(payload.get("metrics", {})),
+                champion_metrics=dict(payload.get("champion_metrics", {})),
+                promoted=bool(payload["promoted"]),
+                requests=int(payload.get("requests", 0)),
+                end_offsets=_offsets(payload.get("end_offsets", {})),
+                announced_at_ms=int(payload.get("announced_at_ms", 0)),
+            )
+        if kind == TRAINING_STARTED:
+            return TrainingStarted(
+                requests=int(payload["requests"]),
+                end_offsets=_offsets(payload.get("end_offsets", {})),
+            )
+        if kind == TRAINING_FAILED:
+            return TrainingFailed(reason=str(payload["reason"]), requests=int(payload["requests"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MessageError(f"malformed {kind}: {exc!r}") from exc
+    raise MessageError(f"unknown message type {kind!r}")

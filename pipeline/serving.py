@@ -1,0 +1,233 @@
+"""The Predictor loop: poll a micro-batch, score it, publish, then commit its offsets.
+
+At-least-once (default): outputs are flushed and acknowledged by the broker before the input
+offsets are committed, so a crash can repeat a batch but never lose one. Exactly-once: outputs
+and input offsets go in one Kafka transaction; readers use read_committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from pipeline import tracking
+from pipeline.batching import BatchResult, InputRecord, Output, ServingModel, score_batch
+from pipeline.errors import BrokerError, ModelError
+from pipeline.hot_swap import ModelSlot, ModelWatcher, announcement_reader
+from pipeline.kafka_clients import make_consumer, make_producer, require_topic
+from pipeline.messages import RetrainRequest, to_json
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class LoggingRebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        if revoked:
+            log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
+
+
+@dataclass
+class Counters:
+    batches: int = 0
+    scored: int = 0
+    dead_letters: int = 0
+    retrain_requests: int = 0
+    labelled_since_request: int = 0
+
+
+def load_champion(settings: Settings) -> ServingModel:
+    version = tracking.champion_version(settings)
+    if version is None:
+        raise ModelError(
+            f"no version of {settings.model_name} has the alias @champion; run initialize.py first"
+        )
+    model = tracking.load_scoring_model(tracking.model_uri(settings.model_name, version))
+    return ServingModel(model, settings.model_name, version)
+
+
+class Predictor:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.counters = Counters()
+        self.slot: ModelSlot | None = None
+        self.watcher: ModelWatcher | None = None
+
+    def run(self, stop: threading.Event, ready: threading.Event | None = None) -> None:
+        settings = self.settings
+        tracking.connect(settings)
+        reader = announcement_reader(
+            lambda: make_consumer(settings, "predictor-watch"), settings.retrain_topic
+        )
+        try:
+            self.slot = ModelSlot(load_champion(settings))
+        except Exception:
+            reader.close()
+            raise
+        log.info("serving %s version %d", settings.model_name, self.slot.current.version)
+        self.watcher = ModelWatcher(reader, self.slot, settings.model_name)
+        self.watcher.start()
+        consumer = make_consumer(
+            settings,
+            "predictor",
+            group_id=settings.predictor_group,
+            max_poll_records=settings.batch_size,
+            isolation_level="read_committed",
+            fetch_max_wait_ms=max(settings.batch_wait_ms, 1),
+        )
+        producer = self._producer()
+        try:
+            require_topic(consumer, settings.input_topic)
+            consumer.subscribe([settings.input_topic], listener=LoggingRebalanceListener())
+            if ready is not None:
+                ready.set()
+            self._loop(consumer, producer, stop)
+        finally:
+            self.watcher.stop()
+            self._close(consumer, producer)
+
+    def _producer(self) -> KafkaProducer:
+        if not self.settings.exactly_once:
+            return make_producer(self.settings, "predictor")
+        transactional_id = f"{self.settings.predictor_group}-{self.settings.instance_name}"
+        producer = make_producer(self.settings, "predictor", transactional_id=transactional_id)
+        producer.init_transactions()  # fences a previous incarnation and aborts its open work
+        return producer
+
+    def _loop(
+        self, consumer: KafkaConsumer, producer: KafkaProducer, stop: threading.Event
+    ) -> None:
+        assert self.slot is not None
+        while not stop.is_set():
+            polled = consumer.poll(
+                timeout_ms=self.settings.batch_wait_ms or 1, max_records=self.settings.batch_size
+            )
+            self.slot.swap_if_pending()
+            if not polled:
+                continue
+            records = [record for batch in polled.values() for record in batch]
+            result = score_batch(
+                records,
+                self.slot.current,
+                self.settings.max_event_bytes,
+                self.settings.instance_name,
+            )
+            offsets = next_offsets(records)
+            retrain = self._retrain_request(consumer, result)
+            try:
+                if self.settings.exactly_once:
+                    self._publish_transaction(producer, consumer, result, retrain, offsets)
+                else:
+                    self._publish_then_commit(producer, consumer, result, retrain, offsets)
+            except KafkaError as exc:
+                raise BrokerError(
+                    f"publishing a batch failed; its offsets stay uncommitted: {exc}"
+                ) from exc
+            self._count(result, retrain)
+
+    def _retrain_request(self, consumer: KafkaConsumer, result: BatchResult) -> Output | None:
+        every = self.settings.retrain_every
+        self.counters.labelled_since_request += result.labelled
+        if every == 0 or self.counters.labelled_since_request < every:
+            return None
+        positions = {str(tp.partition): consumer.position(tp) for tp in consumer.assignment()}
+        request = RetrainRequest(
+            self.settings.instance_name,
+            self.settings.input_topic,
+            positions,
+            self.counters.labelled_since_request,
+        )
+        self.counters.labelled_since_request = 0
+        return Output(self.settings.instance_name.encode(), to_json(request))
+
+    def _send_all(
+        self, producer: KafkaProducer, result: BatchResult, retrain: Output | None
+    ) -> list:
+        s = self.settings
+        futures = [
+            producer.send(s.predictions_topic, value=o.value, key=o.key) for o in result.predictions
+        ]
+        futures += [
+            producer.send(s.dlq_topic, value=o.value, key=o.key, headers=o.headers)
+            for o in result.dead_letters
+        ]
+        if retrain is not None:
+            futures.append(producer.send(s.retrain_topic, value=retrain.value, key=retrain.key))
+        return futures
+
+    def _publish_then_commit(
+        self,
+        producer: KafkaProducer,
+        consumer: KafkaConsumer,
+        result: BatchResult,
+        retrain: Output | None,
+        offsets: dict[TopicPartition, OffsetAndMetadata],
+    ) -> None:
+        futures = self._send_all(producer, result, retrain)
+        producer.flush()
+        for future in futures:
+            future.get(timeout=0)  # raises the send's error, if any
+        consumer.commit(offsets)
+
+    def _publish_transaction(
+        self,
+        producer: KafkaProducer,
+        consumer: KafkaConsumer,
+        result: BatchResult,
+        retrain: Output | None,
+        offsets: dict[TopicPartition, OffsetAndMetadata],
+    ) -> None:
+        producer.begin_transaction()
+        try:
+            self._send_all(producer, result, retrain)
+            producer.send_offsets_to_transaction(offsets, consumer.group_metadata())
+            producer.commit_transaction()
+        except KafkaError:
+            producer.abort_transaction()
+            raise
+
+    def _count(self, result: BatchResult, retrain: Output | None) -> None:
+        c = self.counters
+        c.batches += 1
+        c.scored += len(result.predictions)
+        c.dead_letters += len(result.dead_letters)
+        if retrain is not None:
+            c.retrain_requests += 1
+            log.info("requested a retrain after %d labelled events", self.settings.retrain_every)
+        if result.dead_letters:
+            log.debug("%d event(s) sent to the DLQ", len(result.dead_letters))
+
+    def _close(self, consumer: KafkaConsumer, producer: KafkaProducer) -> None:
+        started = time.monotonic()
+        try:
+            producer.flush(timeout=10)
+            producer.close(timeout=10)
+        finally:
+            consumer.close(autocommit=False)
+        log.info(
+            "closed after %d batches: %d scored, %d to the DLQ, %d retrain requests (%.1fs)",
+            self.counters.batches,
+            self.counters.scored,
+            self.counters.dead_letters,
+            self.counters.retrain_requests,
+            time.monotonic() - started,
+        )
+
+
+def next_offsets(records: Sequence[InputRecord]) -> dict[TopicPartition, OffsetAndMetadata]:
+    """The offset to commit per partition is the one after the last record processed."""
+    last: dict[TopicPartition, int] = {}
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        last[tp] = max(last.get(tp, -1), record.offset)
+    return {tp: OffsetAndMetadata(offset + 1, "", -1) for tp, offset in last.items()}

@@ -1,0 +1,240 @@
+"""The live loop against a real broker: scoring, DLQ, hot-swap, retraining, delivery guarantees."""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections import Counter, defaultdict
+
+import mlflow
+
+from pipeline import tracking
+from pipeline.retraining import Trainer
+from pipeline.serving import Predictor
+from pipeline.settings import Settings
+
+from .conftest import (
+    TopicReader,
+    await_true,
+    in_thread,
+    produce,
+    register,
+    start_script,
+    with_instance,
+)
+from .helpers import make_events, model_ready
+
+
+def versions_by_partition(predictions: list[dict]) -> dict[int, list[int]]:
+    ordered = defaultdict(list)
+    for p in sorted(predictions, key=lambda p: (p["source"]["partition"], p["source"]["offset"])):
+        ordered[p["source"]["partition"]].append(p["model_version"])
+    return ordered
+
+
+def test_end_to_end_retrain_swaps_every_later_prediction(live: Settings, adult) -> None:
+    # One request from the first 400 labelled events; the 200 after them stay under the bar.
+    # The gate is opened wide: this test is about the mechanism, the gate has its own test.
+    settings = Settings(**{**live.__dict__, "retrain_every": 400, "promote_tolerance": 1.0})
+    predictor, trainer = Predictor(settings), Trainer(settings)
+    out = TopicReader(settings, settings.predictions_topic)
+    with in_thread(trainer.run), in_thread(predictor.run):
+        produce(settings, make_events(adult, 400, "a"))
+        out.wait_for(lambda r: len(r) >= 400, what="the first 400 predictions")
+        await_true(lambda: predictor.slot.current.version == 2, 120, "the retrained model to serve")
+        produce(settings, make_events(adult, 200, "b", start=400))
+        out.wait_for(lambda r: len(r) >= 600, what="all 600 predictions")
+    predictions = out.json()
+    assert Counter(p["request_id"] for p in predictions).most_common(1)[0][1] == 1
+    assert {p["request_id"] for p in predictions} == {f"a-{i}" for i in range(400)} | {
+        f"b-{i}" for i in range(400, 600)
+    }
+    assert all(p["model_version"] == 1 for p in predictions if p["request_id"].startswith("a-"))
+    assert all(p["model_version"] == 2 for p in predictions if p["request_id"].startswith("b-"))
+    for sequence in versions_by_partition(predictions).values():
+        assert sequence == sorted(sequence)  # never back to the old model
+    assert tracking.champion_version(settings) == 2
+    run = mlflow.search_runs(
+        experiment_names=[settings.experiment], filter_string="tags.`pipeline.stage` = 'retrain'"
+    )
+    assert len(run) == 1 and run["params.lineage.event_rows_added"][0] != "0"
+    out.close()
+
+
+def test_two_predictors_in_one_group_both_swap(live: Settings, adult, trained_model) -> None:
+    first, second = Predictor(with_instance(live, "one")), Predictor(with_instance(live, "two"))
+    out = TopicReader(live, live.predictions_topic)
+    with in_thread(first.run), in_thread(second.run):
+        produce(live, make_events(adult, 200, "a"))
+        out.wait_for(lambda r: len(r) >= 200, what="200 predictions")
+        version = register(live, trained_model, adult.test.head(50))
+        produce(live, [("news", model_ready(live.model_name, version))], topic=live.retrain_topic)
+        await_true(
+            lambda: first.slot.current.version == second.slot.current.version == version,
+            60,
+            "both Predictors to swap",
+        )
+        produce(live, make_events(adult, 200, "b", start=200))
+        out.wait_for(lambda r: len(r) >= 400, what="400 predictions")
+    after = [p for p in out.json() if p["request_id"].startswith("b-")]
+    assert {p["model_version"] for p in after} == {version}
+    assert {p["source"]["partition"] for p in after} == {0, 1}
+    assert first.counters.scored > 0 and second.counters.scored > 0
+    out.close()
+
+
+def test_malformed_events_go_to_the_dlq_while_scoring_continues(live: Settings, adult) -> None:
+    good = make_events(adult, 20, "ok")
+    row = json.loads(good[0][1])["data"]
+    bad = [
+        ("not-json", b"{this is not json"),
+        (
+            "missing",
+            json.dumps(
+                {"request_id": "missing", "data": {k: v for k, v in row.items() if k != "age"}}
+            ).encode(),
+        ),
+        (
+            "wrong-type",
+            json.dumps({"request_id": "wrong-type", "data": {**row, "age": "forty"}}).encode(),
+        ),
+        (
+            "oversized",
+            json.dumps(
+                {"request_id": "oversized", "data": {**row, "pad": "x" * live.max_event_bytes}}
+            ).encode(),
+        ),
+    ]
+    predictor = Predictor(live)
+    out, dlq = TopicReader(live, live.predictions_topic), TopicReader(live, live.dlq_topic)
+    with in_thread(predictor.run):
+        produce(live, good[:10] + bad + good[10:])
+        out.wait_for(lambda r: len(r) >= 20, what="20 predictions")
+        dlq.wait_for(lambda r: len(r) >= 4, what="4 dead letters")
+    letters = {r.key.decode(): (r.value, dict(r.headers)) for r in dlq.records}
+    assert set(letters) == {"not-json", "missing", "wrong-type", "oversized"}
+    originals = dict(bad)
+    for key, (value, headers) in letters.items():
+        assert value == originals[key]  # the original bytes, untouched
+        assert headers["dlq.source.topic"] == live.input_topic.encode()
+        assert int(headers["dlq.source.offset"]) >= 0 and headers["dlq.reason"]
+    assert letters["missing"][1]["dlq.field"] == b"data.age"
+    assert letters["wrong-type"][1]["dlq.field"] == b"data.age"
+    assert b"exceeds the limit" in letters["oversized"][1]["dlq.reason"]
+    assert {p["request_id"] for p in out.json()} == {key for key, _ in good}
+    assert predictor.counters.dead_letters == 4
+    out.close()
+    dlq.close()
+
+
+def test_bad_announcements_are_refused_and_scoring_goes_on(
+    live: Settings, adult, trained_model
+) -> None:
+    predictor = Predictor(live)
+    out = TopicReader(live, live.predictions_topic)
+    incompatible = _register_incompatible(live, adult)
+    good = register(live, trained_model, adult.test.head(50))
+    with in_thread(predictor.run):
+        produce(
+            live,
+            [
+                ("x", b"{broken"),
+                ("x", model_ready(live.model_name, 999)),
+                ("x", model_ready("someone-elses-model", good)),
+                ("x", model_ready(live.model_name, incompatible)),
+            ],
+            topic=live.retrain_topic,
+        )
+        produce(live, make_events(adult, 50, "a"))
+        out.wait_for(lambda r: len(r) >= 50, what="predictions after bad news")
+        produce(live, [("x", model_ready(live.model_name, good))], topic=live.retrain_topic)
+        await_true(lambda: predictor.slot.current.version == good, 60, "the good version")
+    assert predictor.watcher.refused == 3
+    assert {p["model_version"] for p in out.json()} == {1}
+    out.close()
+
+
+def _register_incompatible(live: Settings, adult) -> int:
+    """A version of our model whose input schema lacks a field the events carry."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    wrong = ModelSignature(
+        inputs=Schema([ColSpec("double", "age")]), outputs=tracking.SIGNATURE.outputs
+    )
+    original = tracking.SIGNATURE
+    tracking.SIGNATURE = wrong
+    try:
+        from pipeline.training import train_model
+
+        from .conftest import TINY
+
+        return register(live, train_model(adult.train.head(2000), TINY).model, adult.test.head(5))
+    finally:
+        tracking.SIGNATURE = original
+
+
+def test_retrain_requests_during_a_training_are_merged(live: Settings) -> None:
+    trainer = Trainer(live)
+    news = TopicReader(live, live.retrain_topic)
+    request = json.dumps(
+        {
+            "type": "retrain_request",
+            "instance_id": "t",
+            "topic": live.input_topic,
+            "end_offsets": {"0": 0, "1": 0},
+            "labelled_events": 1,
+        }
+    ).encode()
+    with in_thread(trainer.run):
+        produce(live, [("r", request)], topic=live.retrain_topic)
+        news.wait_for(
+            lambda r: any(b"training_started" in x.value for x in r), what="training start"
+        )
+        produce(live, [("r", request)] * 3, topic=live.retrain_topic)
+        news.wait_for(lambda r: sum(b'"model_ready"' in x.value for x in r) >= 2, 180, "two models")
+    ready = [m for m in news.json() if m["type"] == "model_ready"]
+    assert [m["requests"] for m in ready] == [1, 3]
+    assert trainer.trainings == 2
+    news.close()
+
+
+def test_a_restarted_predictor_loses_no_event(live: Settings, adult, tmp_path) -> None:
+    _crash_and_restart(live, adult, tmp_path, exactly_once=False)
+
+
+def test_exactly_once_survives_sigkill_with_one_prediction_per_event(
+    live: Settings, adult, tmp_path
+) -> None:
+    _crash_and_restart(live, adult, tmp_path, exactly_once=True)
+
+
+def _crash_and_restart(live: Settings, adult, tmp_path, exactly_once: bool) -> None:
+    settings = Settings(**{**live.__dict__, "exactly_once": exactly_once, "batch_size": 100})
+    events = make_events(adult, 6000, "k")
+    out = TopicReader(settings, settings.predictions_topic)
+    first = start_script("predictor.py", settings, tmp_path / "first.log")
+    try:
+        produce(settings, events[:3000])
+        out.wait_for(lambda r: len(r) >= 500, 90, "the first predictions")
+        produce(settings, events[3000:])
+        first.send_signal(signal.SIGKILL)  # mid-stream, no chance to commit or flush
+        first.wait(30)
+        second = start_script("predictor.py", settings, tmp_path / "second.log")
+        try:
+            out.wait_for(
+                lambda r: len({json.loads(x.value)["request_id"] for x in r}) >= 6000,
+                120,
+                "every event to be scored",
+            )
+        finally:
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(60) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+    counts = Counter(p["request_id"] for p in out.json())
+    assert set(counts) == {key for key, _ in events}
+    if exactly_once:
+        assert max(counts.values()) == 1, "a committed duplicate in exactly-once mode"
+    out.close()

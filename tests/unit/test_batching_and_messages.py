@@ -1,0 +1,153 @@
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from pipeline.batching import ServingModel, score_batch
+from pipeline.datasets import build_retrain_dataset, holdout_of, merge_end_offsets
+from pipeline.errors import ModelError
+from pipeline.events import encode_event, parse_event
+from pipeline.hot_swap import ModelSlot
+from pipeline.messages import (
+    MessageError,
+    ModelReady,
+    RetrainRequest,
+    parse_retrain_message,
+    to_json,
+)
+from pipeline.model_checks import check_input_schema
+from pipeline.sample_stream import event_rows
+from pipeline.serving import next_offsets
+from pipeline.settings import parse_settings, settings_to_argv
+from pipeline.stream_stats import StreamStats
+from pipeline.training import train_model
+from pipeline.tuning import TuningConfig
+
+
+@dataclass
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@pytest.fixture(scope="module")
+def serving(adult) -> ServingModel:
+    config = TuningConfig(max_evals=1, folds=2, max_rounds=50, early_stopping_rounds=10)
+    return ServingModel(train_model(adult.train.head(3000), config).model, "m", 7)
+
+
+def test_a_batch_scores_valid_events_once_and_letters_the_rest(serving, adult) -> None:
+    rows = event_rows(adult.test.head(5))
+    records = [
+        Record("in", 0, i, f"r{i}".encode(), encode_event(f"r{i}", row))
+        for i, row in enumerate(rows)
+    ]
+    records.insert(2, Record("in", 1, 9, b"bad", b"{oops"))
+    result = score_batch(records, serving, 65536, "me")
+    assert [o.key for o in result.predictions] == [f"r{i}".encode() for i in range(5)]
+    assert result.labelled == 5
+    first = json.loads(result.predictions[0].value)
+    assert first["model_version"] == 7 and first["source"] == {
+        "topic": "in",
+        "partition": 0,
+        "offset": 0,
+    }
+    assert 0.0 <= first["probability"] <= 1.0 and first["label"] in ("<=50K", ">50K")
+    [letter] = result.dead_letters
+    headers = dict(letter.headers)
+    assert letter.value == b"{oops" and headers["dlq.source.offset"] == b"9"
+    assert headers["dlq.field"] == b"value"
+
+
+def test_scores_do_not_depend_on_the_batch_around_them(serving, adult) -> None:
+    rows = event_rows(adult.test.head(50))
+    records = [Record("in", 0, i, None, encode_event(f"r{i}", row)) for i, row in enumerate(rows)]
+    together = [
+        json.loads(o.value)["probability"]
+        for o in score_batch(records, serving, 65536, "x").predictions
+    ]
+    alone = [
+        json.loads(score_batch([r], serving, 65536, "x").predictions[0].value)["probability"]
+        for r in records
+    ]
+    assert together == alone
+
+
+def test_commit_offsets_are_one_past_the_last_record_per_partition() -> None:
+    records = [
+        Record("t", 0, 5, None, None),
+        Record("t", 1, 2, None, None),
+        Record("t", 0, 6, None, None),
+    ]
+    offsets = {tp.partition: meta.offset for tp, meta in next_offsets(records).items()}
+    assert offsets == {0: 7, 1: 3}
+
+
+def test_model_slot_swaps_only_when_asked(serving) -> None:
+    slot = ModelSlot(serving)
+    assert not slot.swap_if_pending()
+    slot.offer(ServingModel(serving.model, "m", 8))
+    assert slot.current.version == 7
+    assert slot.swap_if_pending() and slot.current.version == 8
+    assert not slot.swap_if_pending()
+
+
+def test_retrain_messages_round_trip_and_garbage_is_refused() -> None:
+    request = RetrainRequest("p1", "in", {"0": 10}, 5)
+    assert parse_retrain_message(to_json(request)) == request
+    ready = ModelReady("m", 3, "models:/m/3", {"auc": 0.9}, {}, True, 2, {"0": 1})
+    assert parse_retrain_message(to_json(ready)) == ready
+    for garbage in (b"", b"[]", b'{"type": "model_ready"}', b'{"type": "launch_missiles"}'):
+        with pytest.raises(MessageError):
+            parse_retrain_message(garbage)
+
+
+def test_merged_requests_keep_the_furthest_offset_per_partition() -> None:
+    assert merge_end_offsets([{"0": 5, "1": 9}, {"0": 7}]) == {"0": 7, "1": 9}
+
+
+def test_retrain_dataset_drops_duplicates_unlabelled_and_holdout_rows(adult) -> None:
+    holdout = holdout_of(adult.test)
+    rows = event_rows(adult.test.head(10))
+    events = [parse_event(encode_event(f"r{i}", row)) for i, row in enumerate(rows)]
+    events.append(events[1])  # the same request id again
+    unlabelled = {k: v for k, v in rows[3].items() if k != "income_bracket"}
+    events.append(parse_event(encode_event("no-label", unlabelled)))
+    dataset = build_retrain_dataset(adult.train, events, holdout, {"0": [0, 12]})
+    lineage = dataset.lineage
+    assert lineage["duplicate_request_ids_dropped"] == 1
+    assert lineage["holdout_overlap_dropped"] == 5  # rows 0, 2, 4, 6, 8 belong to the holdout
+    assert lineage["event_rows_added"] == 5
+    assert len(dataset.frame) == len(adult.train) + 5
+    again = build_retrain_dataset(adult.train, events, holdout, {"0": [0, 12]})
+    assert again.lineage["dataset_sha256"] == lineage["dataset_sha256"]
+
+
+def test_stream_stats_count_missing_duplicates_and_accuracy() -> None:
+    stats = StreamStats()
+    for rid in ("a", "b", "c"):
+        stats.sent(rid, ">50K", 0.0)
+    stats.received("a", ">50K", 1, 0.01)
+    stats.received("a", ">50K", 1, 0.02)
+    stats.received("b", "<=50K", 2, 0.03)
+    stats.received("stranger", ">50K", 1, 0.03)
+    summary = stats.summary()
+    assert (summary["missing"], summary["duplicates"], summary["predictions"]) == (1, 1, 3)
+    assert summary["model_versions"] == [1, 2] and summary["accuracy"] == 0.5
+
+
+def test_settings_hand_over_to_another_script_unchanged() -> None:
+    settings = parse_settings("predictor", "", ["--exactly-once", "--batch-size", "7"], env={})
+    again = parse_settings("predictor", "", settings_to_argv(settings, "predictor"), env={})
+    assert again.exactly_once and again.batch_size == 7
+    assert again == settings
+
+
+def test_a_schema_that_does_not_match_the_events_is_refused() -> None:
+    with pytest.raises(ModelError, match="missing"):
+        check_input_schema(["age"])
+    with pytest.raises(ModelError, match="no input signature"):
+        check_input_schema(None)

@@ -1,0 +1,89 @@
+import json
+
+import pytest
+
+from pipeline.errors import ValidationError
+from pipeline.events import encode_event, parse_event
+
+ROW = {
+    "age": 39,
+    "workclass": "State-gov",
+    "fnlwgt": 77516,
+    "education": "Bachelors",
+    "marital_status": "Never-married",
+    "occupation": "Adm-clerical",
+    "relationship": "Not-in-family",
+    "race": "White",
+    "gender": "Male",
+    "capital_gain": 2174,
+    "capital_loss": 0,
+    "hours_per_week": 40,
+    "native_country": "United-States",
+}
+
+
+def event(**changes) -> bytes:
+    return json.dumps({"request_id": "r1", "data": {**ROW, **changes}}).encode()
+
+
+def test_the_seed_article_shape_is_accepted_with_its_dotted_label() -> None:
+    parsed = parse_event(event(income_bracket="<=50K."))
+    assert parsed.request_id == "r1"
+    assert parsed.label == "<=50K"
+    assert parsed.features["age"] == 39.0 and parsed.features["workclass"] == "State-gov"
+
+
+def test_extra_fields_are_tolerated_and_missing_markers_mean_missing() -> None:
+    parsed = parse_event(event(extra_field={"nested": [1, 2]}, workclass="?", occupation=None))
+    assert parsed.features["workclass"] is None and parsed.features["occupation"] is None
+    assert parsed.label is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "reason"),
+    [
+        (b"{nope", "value", "not valid UTF-8 JSON"),
+        (b"\xff\xfe", "value", "not valid UTF-8 JSON"),
+        (b"[1, 2]", "value", "expected a JSON object"),
+        (None, "value", "tombstone"),
+        (json.dumps({"data": ROW}).encode(), "request_id", "non-empty string"),
+        (json.dumps({"request_id": "r", "data": [1]}).encode(), "data", "not a JSON object"),
+        (event(age="39"), "data.age", "expected a number"),
+        (event(age=True), "data.age", "expected a number"),
+        (event(age=-1), "data.age", "outside"),
+        (event(hours_per_week=1e300), "data.hours_per_week", "outside"),
+        (event(hours_per_week=float("inf")), "value", "not valid"),  # json writes Infinity
+        (event(fnlwgt=10**400), "data.fnlwgt", "too large"),
+        (b'{"request_id": "r", "data": {"age": NaN}}', "value", "not valid"),
+        (event(gender=7), "data.gender", "expected a string"),
+        (event(education="x" * 500), "data.education", "exceed"),
+        (event(income_bracket="rich"), "data.income_bracket", "expected one of"),
+        (
+            json.dumps(
+                {"request_id": "r", "data": {k: v for k, v in ROW.items() if k != "race"}}
+            ).encode(),
+            "data.race",
+            "missing field",
+        ),
+    ],
+)
+def test_invalid_events_name_the_field_and_reason(raw, field, reason) -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse_event(raw)
+    assert caught.value.field == field
+    if reason:
+        assert reason in caught.value.reason
+
+
+def test_oversized_events_are_refused_before_parsing() -> None:
+    with pytest.raises(ValidationError, match="exceeds the limit"):
+        parse_event(event(padding="x" * 2000), max_bytes=1000)
+
+
+def test_deep_nesting_is_a_validation_error_not_a_crash() -> None:
+    with pytest.raises(ValidationError):
+        parse_event(b"[" * 100_000 + b"]" * 100_000, max_bytes=10**6)
+
+
+def test_encode_event_round_trips() -> None:
+    assert parse_event(encode_event("abc", ROW)).request_id == "abc"
