@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.coordinator.base import MemberState
 from kafka.errors import KafkaError
 
 from pipeline.errors import BrokerError
@@ -61,3 +62,19 @@ def require_topic(consumer: KafkaConsumer, topic: str) -> int:
     if not partitions:
         raise BrokerError(f"topic {topic} does not exist; run initialize.py to create the topics")
     return len(partitions)
+
+
+def finish_stalled_rebalance(consumer: KafkaConsumer) -> None:
+    """Work around a kafka-python 3.0.x stall; call after each poll of a group consumer.
+
+    When topic metadata arrives while a JoinGroup is in flight, the client starts a second
+    join but keeps no flag that it must finish it: `need_rejoin()` turns False, `poll()` stops
+    driving the join, the member stays REBALANCING with heartbeats off and fetches nothing
+    until the broker expels it (seen here with short poll timeouts on a fresh topic).
+    Raising the flag again lets the next poll complete the join it already started.
+    """
+    coordinator = getattr(consumer, "_coordinator", None)
+    if coordinator is None or coordinator.state is MemberState.STABLE:
+        return
+    if getattr(coordinator, "_join_task", None) is not None and not coordinator.need_rejoin():
+        coordinator.rejoin_needed = True

@@ -21,7 +21,12 @@ from pipeline.data import AdultData, load_adult
 from pipeline.datasets import build_retrain_dataset, holdout_of, merge_end_offsets
 from pipeline.errors import BrokerError
 from pipeline.event_reader import read_events, scored_offsets
-from pipeline.kafka_clients import make_consumer, make_producer, require_topic
+from pipeline.kafka_clients import (
+    finish_stalled_rebalance,
+    make_consumer,
+    make_producer,
+    require_topic,
+)
 from pipeline.messages import (
     MessageError,
     ModelReady,
@@ -74,6 +79,7 @@ class Trainer:
         try:
             while not stop.is_set():
                 self._collect(consumer.poll(timeout_ms=300), pending)
+                finish_stalled_rebalance(consumer)
                 if pending.requests and time.monotonic() >= pending.retry_at:
                     self._serve(pending, data, consumer, producer)
         except KafkaError as exc:

@@ -21,20 +21,32 @@ from pipeline import tracking
 from pipeline.batching import BatchResult, InputRecord, Output, ServingModel, score_batch
 from pipeline.errors import BrokerError, ModelError
 from pipeline.hot_swap import ModelSlot, ModelWatcher, announcement_reader
-from pipeline.kafka_clients import make_consumer, make_producer, require_topic
+from pipeline.kafka_clients import (
+    finish_stalled_rebalance,
+    make_consumer,
+    make_producer,
+    require_topic,
+)
 from pipeline.messages import RetrainRequest, to_json
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-class LoggingRebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
+class PartitionTracker(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Logs every rebalance and keeps the current assignment for status and tests."""
+
+    def __init__(self) -> None:
+        self.partitions: frozenset[int] = frozenset()
+
     def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.partitions = frozenset()
         if revoked:
             log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
 
     def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
+        self.partitions = frozenset(tp.partition for tp in assigned)
+        log.info("partitions assigned: %s", sorted(self.partitions))
 
 
 @dataclass
@@ -62,6 +74,7 @@ class Predictor:
         self.counters = Counters()
         self.slot: ModelSlot | None = None
         self.watcher: ModelWatcher | None = None
+        self.assignment = PartitionTracker()
 
     def run(self, stop: threading.Event, ready: threading.Event | None = None) -> None:
         settings = self.settings
@@ -88,7 +101,7 @@ class Predictor:
         producer = self._producer()
         try:
             require_topic(consumer, settings.input_topic)
-            consumer.subscribe([settings.input_topic], listener=LoggingRebalanceListener())
+            consumer.subscribe([settings.input_topic], listener=self.assignment)
             if ready is not None:
                 ready.set()
             self._loop(consumer, producer, stop)
@@ -112,6 +125,7 @@ class Predictor:
             polled = consumer.poll(
                 timeout_ms=self.settings.batch_wait_ms or 1, max_records=self.settings.batch_size
             )
+            finish_stalled_rebalance(consumer)
             self.slot.swap_if_pending()
             if not polled:
                 continue

@@ -53,6 +53,7 @@ class Settings:
     allow_download: bool = setting(True, "download missing Adult files from UCI", DATA)
     tuning_evals: int = setting(30, "Hyperopt trials for the first model", TRAINING, minimum=1)
     retrain_evals: int = setting(6, "Hyperopt trials for each retrain", TRAINING, minimum=1)
+    retrain_folds: int = setting(3, "cross-validation folds while retraining", TRAINING, minimum=2)
     cv_folds: int = setting(5, "cross-validation folds while tuning", TRAINING, minimum=2)
     seed: int = setting(42, "seed for tuning and any sampling", ALL)
     threads: int = setting(2, "LightGBM threads while training", TRAINING, minimum=1)

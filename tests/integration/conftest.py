@@ -138,6 +138,7 @@ def live(kafka_bootstrap, unique, mlflow_home, data_dir, trained_model, adult) -
         retrain_every=0,
         retrain_evals=1,
         cv_folds=2,
+        retrain_folds=2,
         retry_backoff_s=1.0,
         log_level="INFO",
     )

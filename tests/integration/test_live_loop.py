@@ -65,6 +65,11 @@ def test_two_predictors_in_one_group_both_swap(live: Settings, adult, trained_mo
     first, second = Predictor(with_instance(live, "one")), Predictor(with_instance(live, "two"))
     out = TopicReader(live, live.predictions_topic)
     with in_thread(first.run), in_thread(second.run):
+        await_true(
+            lambda: first.assignment.partitions and second.assignment.partitions,
+            60,
+            "each Predictor to own a partition",
+        )
         produce(live, make_events(adult, 200, "a"))
         out.wait_for(lambda r: len(r) >= 200, what="200 predictions")
         version = register(live, trained_model, adult.test.head(50))
