@@ -3,37 +3,26 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import threading
 from collections.abc import Sequence
 
-from pipeline.errors import PipelineError
-from pipeline.logs import setup_logging
+from pipeline.entry import run_entry
 from pipeline.retraining import Trainer
-from pipeline.settings import parse_settings
+from pipeline.settings import Settings
 
 log = logging.getLogger("trainer")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        settings = parse_settings("trainer", __doc__ or "", argv)
-    except PipelineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    setup_logging(settings.log_level)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+def serve(settings: Settings, stop: threading.Event) -> int:
     log.info("trainer %s starting on %s", settings.instance_name, settings.bootstrap_servers)
-    try:
-        Trainer(settings).run(stop)
-    except PipelineError as exc:
-        log.error("%s", exc)
-        return exc.exit_code
+    Trainer(settings).run(stop)
     log.info("trainer stopped cleanly")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_entry("trainer", __doc__ or "", argv, serve)
 
 
 if __name__ == "__main__":

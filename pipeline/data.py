@@ -25,23 +25,8 @@ SHA256 = {
     "adult.test": "a2a9044bc167a35b2361efbabec64e89d69ce82d9790d2980119aac5fd7e9c05",
 }
 
-FILE_COLUMNS = (
-    "age",
-    "workclass",
-    "fnlwgt",
-    "education",
-    "education_num",
-    "marital_status",
-    "occupation",
-    "relationship",
-    "race",
-    "gender",
-    "capital_gain",
-    "capital_loss",
-    "hours_per_week",
-    "native_country",
-    LABEL_FIELD,
-)
+# The files carry `education-num` after `education`; the events do not (it repeats education).
+FILE_COLUMNS = (*FEATURE_FIELDS[:4], "education_num", *FEATURE_FIELDS[4:], LABEL_FIELD)
 
 
 @dataclass(frozen=True)

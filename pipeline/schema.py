@@ -2,38 +2,25 @@
 
 from typing import Final
 
-NUMERIC_FIELDS: Final = (
-    "age",
-    "fnlwgt",
-    "capital_gain",
-    "capital_loss",
-    "hours_per_week",
-)
-CATEGORICAL_FIELDS: Final = (
-    "workclass",
-    "education",
-    "marital_status",
-    "occupation",
-    "relationship",
-    "race",
-    "gender",
-    "native_country",
-)
-FEATURE_FIELDS: Final = (
-    "age",
-    "workclass",
-    "fnlwgt",
-    "education",
-    "marital_status",
-    "occupation",
-    "relationship",
-    "race",
-    "gender",
-    "capital_gain",
-    "capital_loss",
-    "hours_per_week",
-    "native_country",
-)
+# Field -> kind, in the order of the Adult files and the events' `data` object.
+FIELD_KINDS: Final = {
+    "age": "numeric",
+    "workclass": "categorical",
+    "fnlwgt": "numeric",
+    "education": "categorical",
+    "marital_status": "categorical",
+    "occupation": "categorical",
+    "relationship": "categorical",
+    "race": "categorical",
+    "gender": "categorical",
+    "capital_gain": "numeric",
+    "capital_loss": "numeric",
+    "hours_per_week": "numeric",
+    "native_country": "categorical",
+}
+FEATURE_FIELDS: Final = tuple(FIELD_KINDS)
+NUMERIC_FIELDS: Final = tuple(name for name, kind in FIELD_KINDS.items() if kind == "numeric")
+CATEGORICAL_FIELDS: Final = tuple(n for n, kind in FIELD_KINDS.items() if kind == "categorical")
 LABEL_FIELD: Final = "income_bracket"
 POSITIVE_LABEL: Final = ">50K"
 LABELS: Final = ("<=50K", ">50K")

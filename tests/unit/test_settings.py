@@ -49,3 +49,22 @@ def test_settings_are_frozen() -> None:
     settings = parse_settings("initialize", "", [], env={})
     with pytest.raises(AttributeError):
         settings.seed = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("script", ["predictor", "trainer", "sample_app"])
+def test_entry_scripts_exit_2_on_bad_settings_before_touching_kafka(script, capsys) -> None:
+    module = __import__(script)
+    assert module.main(["--batch-size", "0"] if script == "predictor" else ["--seed", "x"]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_help_explains_every_flag_with_its_variable(capsys) -> None:
+    import predictor
+
+    with pytest.raises(SystemExit) as done:
+        predictor.main(["--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--batch-size", "--exactly-once", "--retrain-every", "--max-event-bytes"):
+        assert flag in text
+    assert "PIPELINE_BATCH_SIZE" in text
