@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import logging
 import os
 import shutil
@@ -18,11 +19,14 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from pipeline.errors import BrokerError, PipelineError
 from pipeline.kafka_admin import wait_for_broker
 from pipeline.logs import setup_logging
+from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -259,6 +263,18 @@ class LocalBroker:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def broker_for(settings: Settings) -> Iterator[Settings]:
+    """The configured broker when one is named, else a local one for the length of the block."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("PIPELINE_BOOTSTRAP_SERVERS"):
+        log.info("using the Kafka broker at %s", settings.bootstrap_servers)
+        yield settings
+        return
+    with LocalBroker(settings.home / "demo-kafka") as broker:
+        log.info("started a local Kafka broker at %s", broker.bootstrap_servers)
+        yield replace(settings, bootstrap_servers=broker.bootstrap_servers)
 
 
 def stop_pid(pid: int, timeout_s: float = 30.0) -> None:

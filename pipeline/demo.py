@@ -24,7 +24,7 @@ from kafka.errors import KafkaError
 
 import initialize
 from pipeline import tracking
-from pipeline.broker import LocalBroker
+from pipeline.broker import broker_for
 from pipeline.data import load_adult
 from pipeline.errors import BrokerError, PipelineError
 from pipeline.kafka_admin import admin_client, ensure_topics
@@ -35,10 +35,12 @@ from pipeline.settings import Settings, parse_settings, settings_to_argv
 log = logging.getLogger("demo")
 
 ROOT = Path(__file__).resolve().parents[1]
+# Paced so that several retrains finish while the stream runs, in about five minutes on 2 cores.
 DEMO_DEFAULTS = {
-    "rate": 150.0,
-    "retrain_every": 2000,
-    "retrain_evals": 4,
+    "rate": 120.0,
+    "retrain_every": 1500,
+    "retrain_evals": 2,
+    "retrain_folds": 3,
     "bad_every": 500,
     "promote_tolerance": 0.005,
 }
@@ -53,17 +55,6 @@ HIGHLIGHTS = (
     "stopped cleanly",
     "ERROR",
 )
-
-
-@contextlib.contextmanager
-def broker_for(settings: Settings) -> Iterator[Settings]:
-    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("PIPELINE_BOOTSTRAP_SERVERS"):
-        log.info("using the Kafka broker at %s", settings.bootstrap_servers)
-        yield settings
-        return
-    with LocalBroker(settings.home / "demo-kafka") as broker:
-        log.info("started a local Kafka broker at %s", broker.bootstrap_servers)
-        yield replace(settings, bootstrap_servers=broker.bootstrap_servers)
 
 
 @contextlib.contextmanager

@@ -152,7 +152,7 @@ class Trainer:
         }
         config = TuningConfig(
             max_evals=settings.retrain_evals,
-            folds=settings.cv_folds,
+            folds=settings.retrain_folds,
             seed=settings.seed + self.trainings + 1,
             num_threads=settings.threads,
         )

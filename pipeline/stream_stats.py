@@ -23,6 +23,8 @@ class StreamStats:
     versions: dict[int, int] = field(default_factory=dict)  # version -> predictions
     dlq: int = 0
     last_received: float = 0.0
+    # (received at, latency ms, model version) per first prediction: for plots and swap windows
+    timeline: list[tuple[float, float, int]] = field(default_factory=list)
 
     def sent(self, request_id: str, label: str | None, at: float) -> None:
         self.sent_at[request_id] = at
@@ -40,7 +42,9 @@ class StreamStats:
         self.last_received = at
         if self.predictions[request_id] > 1:
             return  # a duplicate counts once, for delivery only
-        self.latencies_ms.append((at - self.sent_at[request_id]) * 1000.0)
+        latency = (at - self.sent_at[request_id]) * 1000.0
+        self.latencies_ms.append(latency)
+        self.timeline.append((at, latency, version))
         if request_id in self.truth:
             self.judged += 1
             self.correct += self.truth[request_id] == label

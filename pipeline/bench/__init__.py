@@ -1,0 +1,1 @@
+"""`make bench` / `make bench-quick`: the pipeline against its ceiling and the naive design."""

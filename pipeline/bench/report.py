@@ -1,0 +1,100 @@
+"""Benchmark outputs: a JSON file, a Markdown table and a PNG plot."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def machine() -> str:
+    cpus = len(__import__("os").sched_getaffinity(0))
+    return f"{platform.machine()}, {cpus} cores, Python {platform.python_version()}, {platform.system()}"
+
+
+def markdown(results: dict[str, Any], targets: list[tuple[str, str, bool]]) -> str:
+    lat = results["latency"]
+    rows = [
+        "| measure | value |",
+        "| --- | --- |",
+        f"| a) ceiling: consume + produce, no ML | {results['ceiling_eps']:,.0f} events/s |",
+        f"| b) Predictor, 1 instance ({results['events']:,} events) | {results['throughput_eps']:,.0f} events/s |",
+        f"| b) Predictors, 2 instances, {results['partitions']} partitions | {results['throughput_2_eps']:,.0f} events/s |",
+        f"| c) naive seed-article loop | {results['naive_eps']:,.1f} events/s |",
+    ]
+    for rate, values in lat.items():
+        rows.append(
+            f"| d) latency at {int(rate):,} events/s offered (p50 / p95 / p99 / max) | "
+            f"{values['p50_ms']:.1f} / {values['p95_ms']:.1f} / {values['p99_ms']:.1f} / "
+            f"{values['max_ms']:.1f} ms (scored {values['scored_eps']:,.0f}/s) |"
+        )
+    swap = results["swap"]
+    rows += [
+        f"| e) swap: duration / p99 steady / p99 around swap | {swap['swap_seconds']:.2f} s / "
+        f"{swap['steady_p99_ms']:.1f} ms / {swap['swap_window_p99_ms']:.1f} ms |",
+        f"| e) swap: events lost / duplicated | {swap['lost']} / {swap['duplicated']} |",
+    ]
+    if "retrain" in results:
+        r = results["retrain"]
+        rows.append(
+            f"| f) retrain: request -> model_ready / -> first new prediction | "
+            f"{r['request_to_ready_s']:.1f} s / +{r['ready_to_first_prediction_s']:.2f} s |"
+        )
+    rows.append(f"| g) Predictor peak RSS | {results['rss_mb']:.0f} MB |")
+    checks = ["", "| target | measured | met |", "| --- | --- | --- |"]
+    checks += [f"| {name} | {value} | {'yes' if ok else 'NO'} |" for name, value, ok in targets]
+    return "\n".join([f"Machine: {machine()}", "", *rows, *checks, ""])
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5))
+    for rate, values in results["latency"].items():
+        data = np.sort(np.asarray(values["latencies_ms"]))
+        if data.size:
+            left.plot(data, np.linspace(0, 1, data.size), label=f"{int(rate):,} ev/s")
+    left.set_xscale("log")
+    left.set_xlabel("end-to-end latency (ms)")
+    left.set_ylabel("fraction of events")
+    left.set_title("Latency distribution per offered load")
+    left.legend()
+    swap = results["swap"]
+    timeline = np.asarray([(t, lat) for t, lat, _ in swap["timeline"]])
+    if timeline.size:
+        seconds = np.floor(timeline[:, 0]).astype(int)
+        counts = np.bincount(seconds)
+        p99 = [
+            np.percentile(timeline[seconds == s, 1], 99) if (seconds == s).any() else np.nan
+            for s in range(counts.size)
+        ]
+        right.plot(range(counts.size), counts, color="tab:blue", label="events/s scored")
+        twin = right.twinx()
+        twin.plot(range(counts.size), p99, color="tab:red", label="p99 latency (ms)")
+        twin.set_ylabel("p99 latency (ms)")
+        right.axvline(swap["announced_at_s"], color="black", linestyle="--", label="swap announced")
+    right.set_xlabel("seconds")
+    right.set_ylabel("events/s")
+    right.set_title("Throughput and latency over time, hot-swap marked")
+    right.legend(loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write(results: dict[str, Any], targets: list[tuple[str, str, bool]], out: Path) -> str:
+    out.mkdir(parents=True, exist_ok=True)
+    slim = json.loads(json.dumps(results, default=float))
+    for values in slim["latency"].values():
+        values.pop("latencies_ms", None)
+    slim["swap"].pop("timeline", None)
+    (out / "bench.json").write_text(json.dumps(slim, indent=2))
+    table = markdown(results, targets)
+    (out / "bench.md").write_text(table)
+    plot(results, out / "bench.png")
+    return table

@@ -1,0 +1,58 @@
+from pipeline.bench.__main__ import headline, targets
+from pipeline.bench.live import percentiles
+from pipeline.bench.report import markdown, write
+
+
+def sample_results() -> dict:
+    return {
+        "events": 1000,
+        "partitions": 4,
+        "ceiling_eps": 10000.0,
+        "throughput_eps": 9000.0,
+        "throughput_2_eps": 12000.0,
+        "naive_eps": 50.0,
+        "rss_mb": 300.0,
+        "latency": {
+            1000: {
+                **percentiles([1.0, 2.0, 3.0, 40.0]),
+                "offered_eps": 1000,
+                "scored_eps": 990.0,
+                "missing": 0,
+                "latencies_ms": [1.0, 2.0, 3.0, 40.0],
+            }
+        },
+        "swap": {
+            "swap_seconds": 0.5,
+            "steady_p99_ms": 5.0,
+            "swap_window_p99_ms": 12.0,
+            "swap_p99_ratio": 2.4,
+            "lost": 0,
+            "duplicated": 0,
+            "timeline": [(0.1, 2.0, 1), (1.2, 3.0, 2)],
+            "announced_at_s": 1.0,
+        },
+    }
+
+
+def test_percentiles_include_the_worst_case() -> None:
+    values = percentiles([float(v) for v in range(1, 101)])
+    assert values["max_ms"] == 100.0 and 98.0 <= values["p99_ms"] <= 100.0
+    assert values["p50_ms"] == 50.5
+
+
+def test_targets_are_judged_on_the_measured_ratios() -> None:
+    h = headline(sample_results())
+    assert h["ratio_vs_ceiling"] == 0.9 and h["speedup_vs_naive"] == 180.0
+    verdicts = {name: ok for name, _, ok in targets(h)}
+    assert verdicts["throughput >= 0.8 x ceiling"]
+    assert not verdicts["p99 <= 10 ms at 1,000 events/s"]  # p99 of the sample is ~39 ms
+    assert not verdicts["swap p99 <= 2 x steady p99"]
+
+
+def test_reports_are_written(tmp_path) -> None:
+    results = sample_results()
+    table = write(results, targets(headline(results)), tmp_path)
+    assert "| a) ceiling" in table and "| NO |" in table
+    assert {p.name for p in tmp_path.iterdir()} == {"bench.json", "bench.md", "bench.png"}
+    assert "latencies_ms" not in (tmp_path / "bench.json").read_text()
+    assert markdown(results, []).count("\n") > 8
