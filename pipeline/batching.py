@@ -70,7 +70,9 @@ def score_batch(
             result.dead_letters.append(Output(record.key, record.value, headers))
     if not valid:
         return result
-    columns = {name: [event.features[name] for event, _ in valid] for name in FEATURE_FIELDS}
+    columns = dict(
+        zip(FEATURE_FIELDS, zip(*(event.values for event, _ in valid), strict=True), strict=True)
+    )
     probabilities = serving.model.predict_proba(columns).tolist()
     threshold = serving.model.threshold
     scored_at = now_ms()

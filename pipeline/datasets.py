@@ -37,8 +37,10 @@ def normalize(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def events_frame(events: Sequence[Event]) -> pd.DataFrame:
-    rows = {name: [event.features[name] for event in events] for name in FEATURE_FIELDS}
-    frame = pd.DataFrame(rows)
+    columns = list(zip(*(event.values for event in events), strict=True)) or [()] * len(
+        FEATURE_FIELDS
+    )
+    frame = pd.DataFrame(dict(zip(FEATURE_FIELDS, columns, strict=True)))
     frame[LABEL_FIELD] = [event.label for event in events]
     frame["request_id"] = [event.request_id for event in events]
     return frame

@@ -38,9 +38,21 @@ def _batch_size(columns: Columns) -> int:
     return max((len(values) for values in columns.values()), default=0)
 
 
-def _codes(values: Any, vocabulary: Sequence[str]) -> np.ndarray:
-    """Integer codes into `vocabulary`, -1 for missing or unseen values."""
-    return np.asarray(pd.Categorical(values, categories=vocabulary).codes, dtype=np.int64)
+def _codes(values: Any, index: Mapping[Any, int]) -> np.ndarray:
+    """Integer codes from a value -> position map, -1 for missing or unseen values.
+
+    A dict lookup per value: on the small batches of a lightly loaded Predictor this costs
+    microseconds where building a pandas Categorical costs a fixed fraction of a millisecond.
+    """
+    return np.fromiter((index.get(v, -1) for v in values), dtype=np.int64, count=len(values))
+
+
+def _numbers(values: Any) -> np.ndarray:
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):  # None, pd.NA or text among the values
+        numbers = pd.to_numeric(pd.Series(values), errors="coerce")
+        return numbers.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 @dataclass
@@ -50,6 +62,7 @@ class FeatureBuilder:
     min_cross_count: int = 10
     vocabularies: dict[str, list[str]] = field(default_factory=dict)
     crosses: dict[str, list[int]] = field(default_factory=dict)
+    _indexes: dict[str, dict[Any, int]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def feature_names(self) -> list[str]:
@@ -69,6 +82,7 @@ class FeatureBuilder:
             name: sorted(str(v) for v in frame[name].dropna().unique())
             for name in CATEGORICAL_FIELDS
         }
+        self._indexes = {}  # a refit must not keep the old vocabulary's positions
         rows = len(frame)
         self.crosses = {}
         for left, right in CROSSED_FIELDS:
@@ -85,11 +99,10 @@ class FeatureBuilder:
         matrix = np.empty((rows, len(self.feature_names)), dtype=np.float64)
         col = 0
         for name in NUMERIC_FIELDS:
-            values = pd.to_numeric(pd.Series(_column(columns, name, rows)), errors="coerce")
-            matrix[:, col] = values.to_numpy(dtype=np.float64, na_value=np.nan)
+            matrix[:, col] = _numbers(_column(columns, name, rows))
             col += 1
         for name in CATEGORICAL_FIELDS:
-            codes = _codes(_column(columns, name, rows), self.vocabularies[name])
+            codes = _codes(_column(columns, name, rows), self._index(name))
             matrix[:, col] = np.where(codes >= 0, codes, np.nan)
             col += 1
         for left, right in CROSSED_FIELDS:
@@ -97,9 +110,16 @@ class FeatureBuilder:
             col += 1
         return matrix
 
+    def _index(self, name: str) -> dict[Any, int]:
+        index = self._indexes.get(name)
+        if index is None:
+            index = {value: code for code, value in enumerate(self.vocabularies[name])}
+            self._indexes[name] = index
+        return index
+
     def _pair_ids(self, columns: Columns, left: str, right: str, rows: int) -> np.ndarray:
-        left_codes = _codes(_column(columns, left, rows), self.vocabularies[left])
-        right_codes = _codes(_column(columns, right, rows), self.vocabularies[right])
+        left_codes = _codes(_column(columns, left, rows), self._index(left))
+        right_codes = _codes(_column(columns, right, rows), self._index(right))
         ids = left_codes * len(self.vocabularies[right]) + right_codes
         return np.where((left_codes >= 0) & (right_codes >= 0), ids, -1)
 

@@ -10,12 +10,16 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
+import msgspec
+
 RETRAIN_REQUEST: Final = "retrain_request"
 TRAINING_STARTED: Final = "training_started"
 MODEL_READY: Final = "model_ready"
 TRAINING_FAILED: Final = "training_failed"
 
 # Dead-letter headers: why the event was refused and where it came from.
+_ENCODER = msgspec.json.Encoder()  # hot path: several times faster than json.dumps
+
 DLQ_REASON: Final = "dlq.reason"
 DLQ_FIELD: Final = "dlq.field"
 DLQ_TOPIC: Final = "dlq.source.topic"
@@ -48,7 +52,7 @@ def prediction_record(
     scored_at_ms: int,
 ) -> bytes:
     """Built as a plain dict, not a dataclass: this runs once per event on the hot path."""
-    return json.dumps(
+    return _ENCODER.encode(
         {
             "request_id": request_id,
             "probability": probability,
@@ -57,9 +61,8 @@ def prediction_record(
             "model_version": model_version,
             "scored_at_ms": scored_at_ms,
             "source": {"topic": topic, "partition": partition, "offset": offset},
-        },
-        separators=(",", ":"),
-    ).encode()
+        }
+    )
 
 
 def dlq_headers(

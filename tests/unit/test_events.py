@@ -44,19 +44,19 @@ def test_extra_fields_are_tolerated_and_missing_markers_mean_missing() -> None:
     [
         (b"{nope", "value", "not valid UTF-8 JSON"),
         (b"\xff\xfe", "value", "not valid UTF-8 JSON"),
-        (b"[1, 2]", "value", "expected a JSON object"),
+        (b"[1, 2]", "value", "Expected `object`, got `array`"),
         (None, "value", "tombstone"),
-        (json.dumps({"data": ROW}).encode(), "request_id", "non-empty string"),
-        (json.dumps({"request_id": "r", "data": [1]}).encode(), "data", "not a JSON object"),
-        (event(age="39"), "data.age", "expected a number"),
-        (event(age=True), "data.age", "expected a number"),
-        (event(age=-1), "data.age", "outside"),
-        (event(hours_per_week=1e300), "data.hours_per_week", "outside"),
+        (json.dumps({"data": ROW}).encode(), "request_id", "missing field request_id"),
+        (json.dumps({"request_id": "r", "data": [1]}).encode(), "data", "Expected `object`"),
+        (event(age="39"), "data.age", "got `str`"),
+        (event(age=True), "data.age", "got `bool`"),
+        (event(age=-1), "data.age", ">= 0.0"),
+        (event(hours_per_week=1e300), "data.hours_per_week", "<= 168.0"),
         (event(hours_per_week=float("inf")), "value", "not valid"),  # json writes Infinity
-        (event(fnlwgt=10**400), "data.fnlwgt", "too large"),
+        (event(fnlwgt=10**400), "data.fnlwgt", "out of range"),
         (b'{"request_id": "r", "data": {"age": NaN}}', "value", "not valid"),
-        (event(gender=7), "data.gender", "expected a string"),
-        (event(education="x" * 500), "data.education", "exceed"),
+        (event(gender=7), "data.gender", "got `int`"),
+        (event(education="x" * 500), "data.education", "length <= 100"),
         (event(income_bracket="rich"), "data.income_bracket", "expected one of"),
         (
             json.dumps(
@@ -83,6 +83,19 @@ def test_oversized_events_are_refused_before_parsing() -> None:
 def test_deep_nesting_is_a_validation_error_not_a_crash() -> None:
     with pytest.raises(ValidationError):
         parse_event(b"[" * 100_000 + b"]" * 100_000, max_bytes=10**6)
+
+
+def test_blank_request_ids_and_spaced_categories() -> None:
+    with pytest.raises(ValidationError, match="blank"):
+        parse_event(json.dumps({"request_id": "  ", "data": ROW}).encode())
+    parsed = parse_event(event(workclass=" State-gov ", occupation="  ?  ", race=""))
+    assert parsed.features["workclass"] == "State-gov"
+    assert parsed.features["occupation"] is None and parsed.features["race"] is None
+
+
+def test_the_label_may_stand_beside_data() -> None:
+    raw = json.dumps({"request_id": "r", "data": ROW, "income_bracket": ">50K"}).encode()
+    assert parse_event(raw).label == ">50K"
 
 
 def test_encode_event_round_trips() -> None:

@@ -66,3 +66,11 @@ def test_json_round_trip_keeps_the_encoding(builder, adult) -> None:
 def test_transform_before_fit_is_refused(adult) -> None:
     with pytest.raises(RuntimeError, match="before fit"):
         FeatureBuilder().transform(adult.test.head(1))
+
+
+def test_a_refit_forgets_the_old_vocabulary(adult) -> None:
+    builder = FeatureBuilder().fit(adult.train.head(200))
+    builder.transform(adult.test.head(5))
+    builder.fit(adult.train)
+    np.testing.assert_array_equal(builder.transform(adult.test.head(50)),
+                                  FeatureBuilder().fit(adult.train).transform(adult.test.head(50)))
