@@ -15,19 +15,16 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-
-from kafka.errors import KafkaError
 
 import initialize
 from pipeline import tracking
 from pipeline.broker import broker_for
 from pipeline.data import load_adult
-from pipeline.errors import BrokerError, PipelineError
-from pipeline.kafka_admin import admin_client, ensure_topics
+from pipeline.errors import PipelineError
+from pipeline.kafka_admin import ensure_topics, wait_for_members
 from pipeline.logs import setup_logging
 from pipeline.sample_stream import SampleApp, event_rows
 from pipeline.settings import Settings, parse_settings, settings_to_argv
@@ -88,32 +85,6 @@ def processes(settings: Settings, logs: Path) -> Iterator[dict[str, subprocess.P
             log.info("%s exited with %s", name, code)
 
 
-def wait_for_members(settings: Settings, count: int, children: dict, timeout_s: float = 90) -> None:
-    admin = admin_client(settings.bootstrap_servers)
-    deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline:
-            dead = [name for name, p in children.items() if p.poll() is not None]
-            if dead:
-                raise BrokerError(f"{', '.join(dead)} exited early; see .pipeline/logs")
-            try:
-                group = admin.describe_groups([settings.predictor_group])[settings.predictor_group]
-            except KafkaError:  # the group coordinator is still starting up
-                time.sleep(0.5)
-                continue
-            assigned = [
-                m
-                for m in group.get("members", [])
-                if m.get("member_assignment", {}).get("assigned_partitions")
-            ]
-            if group.get("group_state") == "Stable" and len(assigned) >= count:
-                return
-            time.sleep(0.5)
-    finally:
-        admin.close()
-    raise BrokerError(f"{count} Predictors did not join group {settings.predictor_group} in time")
-
-
 def highlights(logs: Path) -> list[str]:
     lines = []
     for path in sorted(logs.glob("*.log")):
@@ -133,7 +104,12 @@ def run_demo(settings: Settings) -> dict:
         logs = live.home / "logs"
         rows = event_rows(load_adult(live.data_dir, allow_download=live.allow_download).test)
         with processes(live, logs) as children:
-            wait_for_members(live, 2, children)
+            wait_for_members(
+                live.bootstrap_servers,
+                live.predictor_group,
+                2,
+                lambda: [n for n, p in children.items() if p.poll() is not None],
+            )
             log.info("streaming %d events at %.0f/s through two Predictors", len(rows), live.rate)
             summary = SampleApp(live, rows, progress=lambda s: print(s, flush=True)).run(
                 threading.Event()

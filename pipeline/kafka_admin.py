@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
@@ -74,3 +75,38 @@ def ensure_topics(
         raise BrokerError(f"cannot create topics on {bootstrap_servers}: {exc}") from exc
     finally:
         client.close()
+
+
+def wait_for_members(
+    bootstrap_servers: str,
+    group: str,
+    count: int,
+    exited: Callable[[], list],
+    timeout_s: float = 90,
+) -> None:
+    """Until `count` members of a stable group hold partitions; fails early if one exits."""
+    admin = admin_client(bootstrap_servers)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            dead = exited()
+            if dead:
+                raise BrokerError(f"{dead} exited before joining group {group}; see its log")
+            try:
+                state = admin.describe_groups([group])[group]
+            except KafkaError:  # the group coordinator is still starting up
+                time.sleep(0.5)
+                continue
+            holding = [m for m in state.get("members", []) if _holds_partitions(m)]
+            if state.get("group_state") == "Stable" and len(holding) >= count:
+                return
+            time.sleep(0.2)
+    finally:
+        admin.close()
+    raise BrokerError(f"{count} members did not join group {group} within {timeout_s:.0f}s")
+
+
+def _holds_partitions(member: dict) -> bool:
+    """kafka-python decodes an empty assignment to a string, a real one to a dict."""
+    assignment = member.get("member_assignment")
+    return isinstance(assignment, dict) and bool(assignment.get("assigned_partitions"))

@@ -41,7 +41,7 @@ FULL = {
     "retrain": True,
 }
 QUICK = {
-    "events": 20_000,
+    "events": 40_000,
     "naive_events": 300,
     "loads": [1000],
     "load_seconds": 4.0,
@@ -95,11 +95,12 @@ def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
     log.info("a) ceiling over %d events", plan["events"])
     ceiling = workloads.ceiling(one, plan["events"], one.batch_size)
     log.info("b) one Predictor over %d events", plan["events"])
-    single = workloads.predictor_throughput(one, plan["events"], 1, logs)
+    single = workloads.predictor_throughput(
+        replace(one, predictor_group=one.predictor_group + "-p"), rows, plan["events"], 1, logs
+    )
     two = workloads.scenario_settings(settings, "two", 4)
-    workloads.preload(two, rows, plan["events"])
     log.info("b) two Predictors over %d events", plan["events"])
-    double = workloads.predictor_throughput(two, plan["events"], 2, logs)
+    double = workloads.predictor_throughput(two, rows, plan["events"], 2, logs)
     naive_settings = workloads.scenario_settings(settings, "naive", 1)
     workloads.preload(naive_settings, rows, plan["naive_events"])
     log.info("c) the naive loop over %d events", plan["naive_events"])

@@ -22,7 +22,7 @@ import pandas as pd
 from kafka import KafkaConsumer, TopicPartition
 
 from pipeline.events import encode_event
-from pipeline.kafka_admin import ensure_topics
+from pipeline.kafka_admin import ensure_topics, wait_for_members
 from pipeline.kafka_clients import make_consumer, make_producer
 from pipeline.settings import Settings, settings_to_argv
 from pipeline.topics import TopicSpec
@@ -84,7 +84,7 @@ def ceiling(settings: Settings, count: int, batch_size: int) -> float:
         for record in records:
             producer.send(out, value=record.value, key=record.key)
         producer.flush()
-        consumer.commit()
+        consumer.commit_async()  # the Predictor's pattern: acknowledged, then commit async
         seen += len(records)
     elapsed = time.perf_counter() - (started or time.perf_counter())
     consumer.close()
@@ -185,10 +185,23 @@ def read_predictions(settings: Settings, count: int, timeout_s: float) -> list[d
 
 
 def predictor_throughput(
-    settings: Settings, count: int, instances: int, logs: Path
+    settings: Settings, rows: list[dict[str, Any]], count: int, instances: int, logs: Path
 ) -> dict[str, float]:
-    """Events already waiting; the rate is counted between the first and last prediction."""
+    """Predictions per second from the first to the last, once every instance holds partitions.
+
+    One instance reads the events the caller loaded beforehand. Several instances first form a stable
+    group (else the first one drains the topic before the others join), then the events are
+    produced while they run, so that figure also carries the producer's share of the CPU.
+    """
     with predictors(settings, instances, logs) as processes:
+        wait_for_members(
+            settings.bootstrap_servers,
+            settings.predictor_group,
+            instances,
+            lambda: [p for p in processes if p.poll() is not None],
+        )
+        if instances > 1:
+            preload(settings, rows, count)
         predictions = read_predictions(settings, count, timeout_s=max(120.0, count / 2000))
         rss = max(peak_rss_mb(p.pid) for p in processes)
     if len(predictions) < count:

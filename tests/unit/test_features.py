@@ -72,5 +72,7 @@ def test_a_refit_forgets_the_old_vocabulary(adult) -> None:
     builder = FeatureBuilder().fit(adult.train.head(200))
     builder.transform(adult.test.head(5))
     builder.fit(adult.train)
-    np.testing.assert_array_equal(builder.transform(adult.test.head(50)),
-                                  FeatureBuilder().fit(adult.train).transform(adult.test.head(50)))
+    np.testing.assert_array_equal(
+        builder.transform(adult.test.head(50)),
+        FeatureBuilder().fit(adult.train).transform(adult.test.head(50)),
+    )
