@@ -151,13 +151,14 @@ def retrain_turnaround(
         request = RetrainRequest("bench", settings.input_topic, {}, 0)
         producer.send(settings.retrain_topic, value=to_json(request)).get(timeout=10)
         producer.close()
-        while "version" not in marks and time.monotonic() - marks["requested"] < 600:
+        while "version" not in marks and time.monotonic() - marks["requested"] < 300:
             for records in news.poll(timeout_ms=200).values():
                 for record in records:
                     if b'"model_ready"' in record.value:
+                        ready = json.loads(record.value)
                         marks["ready"] = time.monotonic()
-                        marks["version"] = json.loads(record.value)["version"]
-        while time.monotonic() - marks["requested"] < 600:
+                        marks["version"] = ready["version"] if ready["promoted"] else -1
+        while marks.get("version", -1) != -1 and time.monotonic() - marks["requested"] < 300:
             new = [at for at, _, v in list(app.stats.timeline) if v == marks.get("version")]
             if new:
                 marks["first"] = min(new)
