@@ -134,7 +134,8 @@ class SampleApp:
             if time.monotonic() >= next_report:
                 self.progress(self.stats.progress_line())
                 next_report += 1.0
-        log.warning("gave up waiting: %d events have no prediction", self.stats.missing)
+        if not stop.is_set():
+            log.warning("gave up waiting: %d events have no prediction", self.stats.missing)
 
     def _receive(self, consumer: KafkaConsumer) -> None:
         try:
