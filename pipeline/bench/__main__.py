@@ -30,6 +30,7 @@ from pipeline.settings import Settings, settings_to_argv
 from pipeline.tuning import TuningConfig
 
 log = logging.getLogger("bench")
+BENCH_SUFFIX = "-bench"
 
 FULL = {
     "events": 200_000,
@@ -52,18 +53,28 @@ QUICK = {
 
 
 def ensure_champion(settings: Settings, data: Any) -> int:
-    """The product's own @champion when there is one; else a small model made here, said so."""
-    tracking.connect(settings)
-    version = tracking.champion_version(settings)
-    if version is not None:
-        return version
-    log.warning("no @champion in %s: training a small one for the benchmark", settings.mlflow_uri)
-    from pipeline.train_job import run_training
+    """A bench-only registered model, so swaps and retrains here never move the product's alias.
 
-    config = TuningConfig(max_evals=3, folds=3, num_threads=settings.threads)
-    result = run_training(settings, data.train, data.test, config, run_name="bench-model")
-    tracking.set_champion(settings, result.registered.version)
-    return result.registered.version
+    It starts as a copy of the product's `@champion` when there is one (the model the pipeline
+    really serves); otherwise a small model is trained here, and the log says so.
+    """
+    tracking.connect(settings)
+    product = replace(settings, model_name=settings.model_name.removesuffix(BENCH_SUFFIX))
+    if tracking.champion_version(product) is not None:
+        model = load_champion(product).model
+        with mlflow.start_run(run_name="bench-copy-of-champion"):
+            version = tracking.log_model_version(settings, model, data.test.head(50)).version
+    else:
+        log.warning(
+            "no @champion in %s: training a small one for the benchmark", settings.mlflow_uri
+        )
+        from pipeline.train_job import run_training
+
+        config = TuningConfig(max_evals=3, folds=3, num_threads=settings.threads)
+        result = run_training(settings, data.train, data.test, config, run_name="bench-model")
+        version = result.registered.version
+    tracking.set_champion(settings, version)
+    return version
 
 
 def register_copy(settings: Settings, data: Any) -> int:
@@ -194,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging("INFO")
     # retrain_every=0: the load streams must not trigger retrains of their own.
     base = replace(Settings(), batch_wait_ms=5, log_level="WARNING", retrain_every=0)
+    base = replace(base, model_name=base.model_name + BENCH_SUFFIX)
     import os
 
     if os.environ.get("PIPELINE_DATA_DIR"):
