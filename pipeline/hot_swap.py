@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -46,9 +47,9 @@ class ModelSlot:
         return True
 
 
-def announcement_reader(consumer_factory: object, topic: str) -> KafkaConsumer:
+def announcement_reader(consumer_factory: Callable[[], KafkaConsumer], topic: str) -> KafkaConsumer:
     """Positioned at the end before the champion is loaded, so no announcement falls between."""
-    consumer: KafkaConsumer = consumer_factory()  # type: ignore[operator]
+    consumer = consumer_factory()
     partition = TopicPartition(topic, 0)
     consumer.assign([partition])
     consumer.seek_to_end(partition)

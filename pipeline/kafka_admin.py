@@ -83,10 +83,18 @@ def wait_for_members(
     count: int,
     exited: Callable[[], list],
     timeout_s: float = 90,
+    settle_s: float = 4.0,
 ) -> None:
-    """Until `count` members of a stable group hold partitions; fails early if one exits."""
+    """Until `count` members hold partitions in a group that stays stable for `settle_s`.
+
+    A freshly started group rebalances a few times as each member's topic metadata arrives
+    (a heartbeat interval apart); the settle time waits those out so that a measurement or a
+    demo does not start in the middle of one.
+    """
     admin = admin_client(bootstrap_servers)
     deadline = time.monotonic() + timeout_s
+    stable_since: float | None = None
+    seen: frozenset[str] = frozenset()
     try:
         while time.monotonic() < deadline:
             dead = exited()
@@ -97,8 +105,12 @@ def wait_for_members(
             except KafkaError:  # the group coordinator is still starting up
                 time.sleep(0.5)
                 continue
-            holding = [m for m in state.get("members", []) if _holds_partitions(m)]
-            if state.get("group_state") == "Stable" and len(holding) >= count:
+            holding = frozenset(str(m) for m in state.get("members", []) if _holds_partitions(m))
+            if state.get("group_state") != "Stable" or len(holding) < count or holding != seen:
+                stable_since, seen = None, holding
+            elif stable_since is None:
+                stable_since = time.monotonic()
+            elif time.monotonic() - stable_since >= settle_s:
                 return
             time.sleep(0.2)
     finally:

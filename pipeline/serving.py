@@ -241,8 +241,9 @@ class Predictor:
         try:
             producer.flush(timeout=10)
             producer.close(timeout=10)
-            if self._uncommitted:
-                consumer.commit(dict(self._uncommitted))  # the last offsets, synchronously
+            owned = {tp: o for tp, o in self._uncommitted.items() if tp in consumer.assignment()}
+            if owned:  # the last offsets, synchronously; never for partitions handed away
+                consumer.commit(owned)
         finally:
             consumer.close(autocommit=False)
         log.info(

@@ -1,0 +1,100 @@
+"""Property-based: whatever bytes arrive, validation returns a valid Event or a ValidationError.
+
+Four strategies of 2,500 examples each (10,000 in all): random bytes, arbitrary JSON documents,
+valid events with one field replaced by anything, and deep nesting / odd unicode / huge strings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipeline.errors import ValidationError
+from pipeline.events import MAX_CATEGORY_CHARS, parse_event
+from pipeline.schema import CATEGORICAL_FIELDS, FEATURE_FIELDS, LABELS, NUMERIC_FIELDS
+
+ROW = {
+    "age": 39,
+    "workclass": "State-gov",
+    "fnlwgt": 77516,
+    "education": "Bachelors",
+    "marital_status": "Never-married",
+    "occupation": "Adm-clerical",
+    "relationship": "Not-in-family",
+    "race": "White",
+    "gender": "Male",
+    "capital_gain": 2174,
+    "capital_loss": 0,
+    "hours_per_week": 40,
+    "native_country": "United-States",
+}
+EXAMPLES = settings(
+    max_examples=2500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+scalars = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=300)
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=20), inner, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+
+def only_valid_or_refused(raw: bytes) -> None:
+    try:
+        event = parse_event(raw, max_bytes=64 * 1024)
+    except ValidationError as exc:
+        assert exc.reason and exc.field
+        return
+    assert isinstance(event.request_id, str) and event.request_id.strip()
+    assert len(event.values) == len(FEATURE_FIELDS)
+    features = event.features
+    for name in NUMERIC_FIELDS:
+        assert isinstance(features[name], float) and math.isfinite(features[name])
+        assert features[name] >= 0
+    for name in CATEGORICAL_FIELDS:
+        value = features[name]
+        assert value is None or (isinstance(value, str) and 0 < len(value) <= MAX_CATEGORY_CHARS)
+    assert event.label in (None, *LABELS)
+
+
+@EXAMPLES
+@given(st.binary(max_size=2000))
+def test_random_bytes(raw: bytes) -> None:
+    only_valid_or_refused(raw)
+
+
+@EXAMPLES
+@given(json_values)
+def test_arbitrary_json_documents(value) -> None:
+    only_valid_or_refused(json.dumps(value, allow_nan=True).encode())
+
+
+@EXAMPLES
+@given(st.sampled_from([*FEATURE_FIELDS, "income_bracket"]), json_values, st.text(max_size=250))
+def test_a_valid_event_with_one_field_replaced(field, value, request_id) -> None:
+    payload = {"request_id": request_id, "data": {**ROW, field: value}}
+    only_valid_or_refused(json.dumps(payload, allow_nan=True).encode())
+
+
+@EXAMPLES
+@given(
+    st.integers(1, 200_000), st.text(min_size=0, max_size=5000), st.sampled_from(CATEGORICAL_FIELDS)
+)
+def test_deep_nesting_odd_unicode_and_huge_strings(depth, text, field) -> None:
+    only_valid_or_refused(b"[" * depth + b"]" * depth)
+    only_valid_or_refused(
+        json.dumps({"request_id": text or "r", "data": {**ROW, field: text}}).encode()
+    )
+    only_valid_or_refused(
+        json.dumps({"request_id": "r", "data": {**ROW, field: text * 20}}).encode()
+    )
