@@ -67,14 +67,22 @@ def _log_failed_commit(offsets: object, response: object) -> None:
         log.warning("offset commit failed (the next one covers it): %s", response)
 
 
-def load_champion(settings: Settings) -> ServingModel:
+def champion_version(settings: Settings) -> int:
     version = tracking.champion_version(settings)
     if version is None:
         raise ModelError(
             f"no version of {settings.model_name} has the alias @champion; run initialize.py first"
         )
+    return version
+
+
+def load_version(settings: Settings, version: int) -> ServingModel:
     model = tracking.load_scoring_model(tracking.model_uri(settings.model_name, version))
     return ServingModel(model, settings.model_name, version)
+
+
+def load_champion(settings: Settings) -> ServingModel:
+    return load_version(settings, champion_version(settings))
 
 
 class Predictor:
@@ -89,11 +97,12 @@ class Predictor:
     def run(self, stop: threading.Event, ready: threading.Event | None = None) -> None:
         settings = self.settings
         tracking.connect(settings)
+        version = champion_version(settings)  # registry problems surface before any Kafka I/O
         reader = announcement_reader(
             lambda: make_consumer(settings, "predictor-watch"), settings.retrain_topic
         )
         try:
-            self.slot = ModelSlot(load_champion(settings))
+            self.slot = ModelSlot(load_version(settings, version))
         except Exception:
             reader.close()
             raise
