@@ -11,6 +11,7 @@ from pipeline import tracking
 from pipeline.data import load_adult
 from pipeline.errors import PipelineError
 from pipeline.kafka_admin import ensure_topics
+from pipeline.kafka_clients import kafka_security
 from pipeline.logs import setup_logging
 from pipeline.settings import Settings, parse_settings
 from pipeline.train_job import run_training
@@ -20,7 +21,9 @@ log = logging.getLogger("initialize")
 
 
 def initialize(settings: Settings) -> dict[str, float | int | str]:
-    created = ensure_topics(settings.bootstrap_servers, settings.topic_specs())
+    created = ensure_topics(
+        settings.bootstrap_servers, settings.topic_specs(), security=kafka_security(settings)
+    )
     log.info("topics ready (%d created)", len(created))
     data = load_adult(settings.data_dir, allow_download=settings.allow_download)
     log.info(

@@ -25,9 +25,10 @@ from pipeline.broker import broker_for
 from pipeline.data import load_adult
 from pipeline.errors import PipelineError
 from pipeline.kafka_admin import ensure_topics, wait_for_members
+from pipeline.kafka_clients import kafka_security
 from pipeline.logs import setup_logging
 from pipeline.sample_stream import SampleApp, event_rows
-from pipeline.settings import Settings, parse_settings, settings_to_argv
+from pipeline.settings import Settings, parse_settings, secret_env, settings_to_argv
 
 log = logging.getLogger("demo")
 
@@ -69,7 +70,11 @@ def processes(settings: Settings, logs: Path) -> Iterator[dict[str, subprocess.P
             argv = [sys.executable, str(ROOT / script), *settings_to_argv(own, script[:-3])]
             with (logs / f"{name}.log").open("wb") as out:
                 running[name] = subprocess.Popen(
-                    argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT
+                    argv,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    cwd=ROOT,
+                    env={**os.environ, **secret_env(own)},
                 )
         yield running
     finally:
@@ -96,7 +101,7 @@ def highlights(logs: Path) -> list[str]:
 
 def run_demo(settings: Settings) -> dict:
     with broker_for(settings) as live:
-        ensure_topics(live.bootstrap_servers, live.topic_specs())
+        ensure_topics(live.bootstrap_servers, live.topic_specs(), security=kafka_security(live))
         tracking.connect(live)
         if tracking.champion_version(live) is None:
             log.info("no @champion yet: training the first model (%d trials)", live.tuning_evals)
@@ -109,6 +114,7 @@ def run_demo(settings: Settings) -> dict:
                 live.predictor_group,
                 2,
                 lambda: [n for n, p in children.items() if p.poll() is not None],
+                security=kafka_security(live),
             )
             log.info("streaming %d events at %.0f/s through two Predictors", len(rows), live.rate)
             summary = SampleApp(live, rows, progress=lambda s: print(s, flush=True)).run(

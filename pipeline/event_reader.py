@@ -7,12 +7,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from kafka import KafkaAdminClient, TopicPartition
+from kafka import TopicPartition
 from kafka.errors import KafkaError
 
 from pipeline.errors import BrokerError, ValidationError
 from pipeline.events import Event, parse_event
-from pipeline.kafka_clients import make_consumer
+from pipeline.kafka_admin import admin_client
+from pipeline.kafka_clients import kafka_security, make_consumer
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,10 +29,7 @@ class ReadResult:
 def scored_offsets(settings: Settings) -> dict[str, int]:
     """What the Predictor group has committed: every event up to here has been scored."""
     try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=settings.bootstrap_servers.split(","),
-            client_id=f"trainer-admin-{settings.instance_name}",
-        )
+        admin = admin_client(settings.bootstrap_servers, security=kafka_security(settings))
         try:
             committed = admin.list_group_offsets(settings.predictor_group).get(
                 settings.predictor_group, {}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
@@ -16,7 +17,9 @@ from pipeline.topics import TopicSpec
 log = logging.getLogger(__name__)
 
 
-def admin_client(bootstrap_servers: str, timeout_s: float = 30.0) -> KafkaAdminClient:
+def admin_client(
+    bootstrap_servers: str, timeout_s: float = 30.0, security: Mapping[str, Any] | None = None
+) -> KafkaAdminClient:
     """Retry until the deadline so a broker that is still starting is not an error."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -24,6 +27,7 @@ def admin_client(bootstrap_servers: str, timeout_s: float = 30.0) -> KafkaAdminC
             return KafkaAdminClient(
                 bootstrap_servers=bootstrap_servers,
                 client_id="pipeline-admin",
+                **(security or {}),
                 request_timeout_ms=int(max(timeout_s, 5) * 1000),
                 bootstrap_timeout_ms=int(max(min(timeout_s, 10), 1) * 1000),
             )
@@ -53,10 +57,13 @@ def wait_for_broker(bootstrap_servers: str, timeout_s: float = 30.0) -> None:
 
 
 def ensure_topics(
-    bootstrap_servers: str, specs: list[TopicSpec], timeout_s: float = 30.0
+    bootstrap_servers: str,
+    specs: list[TopicSpec],
+    timeout_s: float = 30.0,
+    security: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Create what is missing; returns the names created. Existing topics are left alone."""
-    client = admin_client(bootstrap_servers, timeout_s)
+    client = admin_client(bootstrap_servers, timeout_s, security)
     try:
         existing = set(client.list_topics())
         missing = [spec for spec in specs if spec.name not in existing]
@@ -84,6 +91,7 @@ def wait_for_members(
     exited: Callable[[], list],
     timeout_s: float = 90,
     settle_s: float = 4.0,
+    security: Mapping[str, Any] | None = None,
 ) -> None:
     """Until `count` members hold partitions in a group that stays stable for `settle_s`.
 
@@ -91,7 +99,7 @@ def wait_for_members(
     (a heartbeat interval apart); the settle time waits those out so that a measurement or a
     demo does not start in the middle of one.
     """
-    admin = admin_client(bootstrap_servers)
+    admin = admin_client(bootstrap_servers, security=security)
     deadline = time.monotonic() + timeout_s
     stable_since: float | None = None
     seen: frozenset[str] = frozenset()

@@ -12,10 +12,24 @@ from pipeline.errors import BrokerError
 from pipeline.settings import Settings
 
 
+def kafka_security(settings: Settings) -> dict[str, Any]:
+    """The kafka-python arguments for SSL/SASL, only those that are set."""
+    config: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
+    optional = {
+        "sasl_mechanism": settings.kafka_sasl_mechanism,
+        "sasl_plain_username": settings.kafka_sasl_username,
+        "sasl_plain_password": settings.kafka_sasl_password,
+        "ssl_cafile": settings.kafka_ssl_cafile,
+    }
+    config.update({key: value for key, value in optional.items() if value})
+    return config
+
+
 def _common(settings: Settings, role: str) -> dict[str, Any]:
     return {
         "bootstrap_servers": settings.bootstrap_servers.split(","),
         "client_id": f"{role}-{settings.instance_name}",
+        **kafka_security(settings),
     }
 
 

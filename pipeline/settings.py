@@ -15,6 +15,7 @@ from pipeline import topics
 from pipeline.errors import ConfigError
 
 ENV_PREFIX = "PIPELINE_"
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 ALL = frozenset({"initialize", "predictor", "trainer", "sample_app", "demo"})
 
 
@@ -65,6 +66,15 @@ class Settings:
     trainer_group: str = setting(topics.TRAINER_GROUP, "consumer group of the Trainer")
     input_partitions: int = setting(4, "partitions of the input and prediction topics", minimum=1)
     log_level: str = setting("INFO", "logging level (DEBUG, INFO, WARNING, ERROR)")
+    kafka_security_protocol: str = setting(
+        "PLAINTEXT", "Kafka security protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+    )
+    kafka_sasl_mechanism: str = setting("", "SASL mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)")
+    kafka_sasl_username: str = setting("", "SASL user name")
+    kafka_sasl_password: str = setting("", "SASL password (never logged)", secret=True)
+    kafka_ssl_cafile: str = setting("", "CA file that signs the brokers' certificates")
+    mlflow_username: str = setting("", "user name for an MLflow server with authentication")
+    mlflow_password: str = setting("", "password for the MLflow server (never logged)", secret=True)
     instance_id: str = setting(
         "",
         "name of this process in logs, requests and its transactional id; empty: host-pid",
@@ -195,6 +205,8 @@ def settings_from(
         minimum = spec.metadata["minimum"]
         if minimum is not None and value < minimum:
             raise ConfigError(f"setting {spec.name}={value} must be at least {minimum}")
+        if spec.name == "kafka_security_protocol" and value not in SECURITY_PROTOCOLS:
+            raise ConfigError(f"setting {spec.name}={value!r} is not one of {SECURITY_PROTOCOLS}")
         values[spec.name] = value
     values.update(overrides)
     return Settings(**values)
@@ -207,11 +219,22 @@ def settings_to_argv(settings: Settings, script: str) -> list[str]:
         if script not in spec.metadata["scripts"]:
             continue
         value = getattr(settings, spec.name)
+        if spec.metadata["secret"]:
+            continue  # a command line is visible to every user of the machine: see secret_env
         if spec.type in (bool, "bool"):
             argv.append(_flag(spec.name) if value else "--no-" + spec.name.replace("_", "-"))
         else:
             argv += [_flag(spec.name), str(value)]
     return argv
+
+
+def secret_env(settings: Settings) -> dict[str, str]:
+    """Secrets travel to child processes in their environment, never on their command line."""
+    return {
+        ENV_PREFIX + spec.name.upper(): getattr(settings, spec.name)
+        for spec in dataclasses.fields(Settings)
+        if spec.metadata["secret"] and getattr(settings, spec.name)
+    }
 
 
 def parse_settings(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,9 @@ def connect(settings: Settings) -> str:
     """Point MLflow at the configured store and make sure the experiment exists; returns its id."""
     if not settings.tracking_uri:
         settings.home.mkdir(parents=True, exist_ok=True)
+    if settings.mlflow_username:  # MLflow's client reads its credentials from these variables
+        os.environ["MLFLOW_TRACKING_USERNAME"] = settings.mlflow_username
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = settings.mlflow_password
     mlflow.set_tracking_uri(settings.mlflow_uri)
     mlflow.set_registry_uri(settings.mlflow_uri)
     try:

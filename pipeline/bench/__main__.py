@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from pipeline.data import load_adult
 from pipeline.logs import setup_logging
 from pipeline.sample_stream import event_rows
 from pipeline.serving import load_champion
-from pipeline.settings import Settings, settings_to_argv
+from pipeline.settings import Settings, secret_env, settings_to_argv
 from pipeline.tuning import TuningConfig
 
 log = logging.getLogger("bench")
@@ -88,7 +89,13 @@ def register_copy(settings: Settings, data: Any) -> int:
 def trainer_process(settings: Settings, logs: Path) -> Iterator[None]:
     argv = [sys.executable, "trainer.py", *settings_to_argv(settings, "trainer")]
     with (logs / "trainer.log").open("wb") as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=workloads.ROOT)
+        process = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=workloads.ROOT,
+            env={**os.environ, **secret_env(settings)},
+        )
     try:
         yield
     finally:
@@ -206,7 +213,6 @@ def main(argv: list[str] | None = None) -> int:
     # retrain_every=0: the load streams must not trigger retrains of their own.
     base = replace(Settings(), batch_wait_ms=5, log_level="WARNING", retrain_every=0)
     base = replace(base, model_name=base.model_name + BENCH_SUFFIX)
-    import os
 
     if os.environ.get("PIPELINE_DATA_DIR"):
         base = replace(base, data_dir=Path(os.environ["PIPELINE_DATA_DIR"]))

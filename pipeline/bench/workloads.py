@@ -23,8 +23,8 @@ from kafka import KafkaConsumer, TopicPartition
 
 from pipeline.events import encode_event
 from pipeline.kafka_admin import ensure_topics, wait_for_members
-from pipeline.kafka_clients import make_consumer, make_producer
-from pipeline.settings import Settings, settings_to_argv
+from pipeline.kafka_clients import kafka_security, make_consumer, make_producer
+from pipeline.settings import Settings, secret_env, settings_to_argv
 from pipeline.topics import TopicSpec
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,9 @@ def scenario_settings(base: Settings, name: str, partitions: int) -> Settings:
         instance_id=tag,
         trainer_group=f"bench-trainer-{tag}",
     )
-    ensure_topics(settings.bootstrap_servers, settings.topic_specs())
+    ensure_topics(
+        settings.bootstrap_servers, settings.topic_specs(), security=kafka_security(settings)
+    )
     return settings
 
 
@@ -65,7 +67,11 @@ def preload(settings: Settings, rows: list[dict[str, Any]], count: int) -> None:
 def ceiling(settings: Settings, count: int, batch_size: int) -> float:
     """The same client, batching and commit pattern as the Predictor, with no ML in between."""
     out = f"{settings.predictions_topic}-ceiling"
-    ensure_topics(settings.bootstrap_servers, [TopicSpec(out, settings.input_partitions)])
+    ensure_topics(
+        settings.bootstrap_servers,
+        [TopicSpec(out, settings.input_partitions)],
+        security=kafka_security(settings),
+    )
     consumer = make_consumer(
         settings,
         "bench-ceiling",
@@ -149,7 +155,7 @@ def predictors(
                         stdout=out,
                         stderr=subprocess.STDOUT,
                         cwd=ROOT,
-                        env={**os.environ, "PIPELINE_LOG_LEVEL": "WARNING"},
+                        env={**os.environ, **secret_env(own), "PIPELINE_LOG_LEVEL": "WARNING"},
                     )
                 )
         yield started
@@ -199,6 +205,7 @@ def predictor_throughput(
             settings.predictor_group,
             instances,
             lambda: [p for p in processes if p.poll() is not None],
+            security=kafka_security(settings),
         )
         if instances > 1:
             preload(settings, rows, count)

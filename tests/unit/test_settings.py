@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import ConfigError
-from pipeline.settings import parse_settings
+from pipeline.settings import parse_settings, settings_to_argv
 
 
 def test_defaults_need_no_environment() -> None:
@@ -68,3 +68,36 @@ def test_help_explains_every_flag_with_its_variable(capsys) -> None:
     for flag in ("--batch-size", "--exactly-once", "--retrain-every", "--max-event-bytes"):
         assert flag in text
     assert "PIPELINE_BATCH_SIZE" in text
+
+
+def test_secrets_stay_out_of_reprs_command_lines_and_help(capsys) -> None:
+    from pipeline.kafka_clients import kafka_security
+    from pipeline.settings import secret_env
+
+    env = {"PIPELINE_KAFKA_SASL_PASSWORD": "hunter2", "PIPELINE_MLFLOW_PASSWORD": "s3cret"}
+    argv = [
+        "--kafka-security-protocol",
+        "SASL_SSL",
+        "--kafka-sasl-mechanism",
+        "PLAIN",
+        "--kafka-sasl-username",
+        "app",
+    ]
+    settings = parse_settings("predictor", "", argv, env=env)
+    assert "hunter2" not in repr(settings) and "s3cret" not in repr(settings)
+    assert "hunter2" not in " ".join(settings_to_argv(settings, "predictor"))
+    assert secret_env(settings) == env
+    assert kafka_security(settings) == {
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "PLAIN",
+        "sasl_plain_username": "app",
+        "sasl_plain_password": "hunter2",
+    }
+    assert kafka_security(parse_settings("predictor", "", [], env={})) == {
+        "security_protocol": "PLAINTEXT"
+    }
+
+
+def test_an_unknown_security_protocol_is_refused() -> None:
+    with pytest.raises(ConfigError, match="kafka_security_protocol"):
+        parse_settings("predictor", "", ["--kafka-security-protocol", "TLS"], env={})
