@@ -15,22 +15,8 @@ from hypothesis import strategies as st
 from pipeline.errors import ValidationError
 from pipeline.events import MAX_CATEGORY_CHARS, parse_event
 from pipeline.schema import CATEGORICAL_FIELDS, FEATURE_FIELDS, LABELS, NUMERIC_FIELDS
+from tests.unit.test_events import ROW
 
-ROW = {
-    "age": 39,
-    "workclass": "State-gov",
-    "fnlwgt": 77516,
-    "education": "Bachelors",
-    "marital_status": "Never-married",
-    "occupation": "Adm-clerical",
-    "relationship": "Not-in-family",
-    "race": "White",
-    "gender": "Male",
-    "capital_gain": 2174,
-    "capital_loss": 0,
-    "hours_per_week": 40,
-    "native_country": "United-States",
-}
 EXAMPLES = settings(
     max_examples=2500,
     deadline=None,
