@@ -15,7 +15,7 @@ from kafka import KafkaConsumer, TopicPartition
 from pipeline import tracking
 from pipeline.bench.workloads import predictors
 from pipeline.kafka_clients import make_producer
-from pipeline.messages import RetrainRequest, to_json
+from pipeline.messages import ModelReady, RetrainRequest, to_json
 from pipeline.sample_stream import SampleApp
 from pipeline.settings import Settings
 from pipeline.stream_stats import StreamStats
@@ -96,19 +96,18 @@ def swap_under_load(
     def announce(app: SampleApp) -> None:
         time.sleep(seconds / 2)
         producer = make_producer(settings, "bench-swap")
-        message = {
-            "type": "model_ready",
-            "model_name": settings.model_name,
-            "version": new_version,
-            "uri": tracking.model_uri(settings.model_name, new_version),
-            "metrics": {},
-            "champion_metrics": {},
-            "promoted": True,
-            "requests": 0,
-            "end_offsets": {},
-        }
+        message = ModelReady(
+            model_name=settings.model_name,
+            version=new_version,
+            uri=tracking.model_uri(settings.model_name, new_version),
+            metrics={},
+            champion_metrics={},
+            promoted=True,
+            requests=0,
+            end_offsets={},
+        )
         marks["announced"] = time.monotonic()
-        producer.send(settings.retrain_topic, value=json.dumps(message).encode()).get(timeout=10)
+        producer.send(settings.retrain_topic, value=to_json(message)).get(timeout=10)
         producer.close()
 
     with predictors(settings, 1, logs):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from pipeline.events import encode_event
+from pipeline.messages import ModelReady, to_json
 from pipeline.sample_stream import event_rows
 
 
@@ -17,16 +16,4 @@ def make_events(adult, count: int, prefix: str, start: int = 0) -> list[tuple[st
 
 
 def model_ready(name: str, version: int, promoted: bool = True) -> bytes:
-    return json.dumps(
-        {
-            "type": "model_ready",
-            "model_name": name,
-            "version": version,
-            "uri": f"models:/{name}/{version}",
-            "metrics": {},
-            "champion_metrics": {},
-            "promoted": promoted,
-            "requests": 1,
-            "end_offsets": {},
-        }
-    ).encode()
+    return to_json(ModelReady(name, version, f"models:/{name}/{version}", {}, {}, promoted, 1, {}))
