@@ -69,6 +69,11 @@ class ModelWatcher(threading.Thread):
     def stop(self) -> None:
         self._stop_event.set()
 
+    def finish(self, timeout_s: float) -> None:
+        self.join(timeout_s)
+        if self.is_alive():
+            log.warning("model watcher still busy %.0f s after stop; leaving it", timeout_s)
+
     def run(self) -> None:
         try:
             while not self._stop_event.is_set():

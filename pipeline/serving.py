@@ -59,6 +59,9 @@ class Counters:
 
 
 FETCH_MAX_WAIT_MS = 200
+# A model load in progress may take a few seconds; a Predictor that stops waits for it rather
+# than leave a thread importing model code behind it.
+WATCHER_JOIN_S = 30.0
 
 
 def _log_failed_commit(offsets: object, response: object) -> None:
@@ -129,6 +132,7 @@ class Predictor:
         finally:
             self.watcher.stop()
             self._close(consumer, producer)
+            self.watcher.finish(WATCHER_JOIN_S)
 
     def _producer(self) -> KafkaProducer:
         if not self.settings.exactly_once:

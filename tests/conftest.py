@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,3 +28,16 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def adult(data_dir: Path) -> AdultData:
     return load_adult(data_dir, allow_download=False)
+
+
+@pytest.fixture(autouse=True)
+def no_thread_outlives_its_test() -> Iterator[None]:
+    """A thread a test leaves running (a model load, a client) races the tests after it."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 15
+    while (left := [t for t in threading.enumerate() if t not in before]) and (
+        time.monotonic() < deadline
+    ):
+        left[0].join(0.2)
+    assert not left, f"threads still running after the test: {[t.name for t in left]}"
