@@ -80,6 +80,7 @@ class SampleApp:
         self.stats = StreamStats()
         self.progress = progress
         self._done = threading.Event()
+        self._listening = threading.Event()
 
     def run(self, stop: threading.Event) -> dict[str, Any]:
         listener = _listener(self.settings)
@@ -87,6 +88,10 @@ class SampleApp:
         receiver.start()
         producer = make_producer(self.settings, "sample-app", linger_ms=1)
         try:
+            # Metadata first and the listener polling: else the first events' latency is the
+            # clients' start-up, not the pipeline's.
+            producer.partitions_for(self.settings.input_topic)
+            self._listening.wait(timeout=30)
             self._send_all(producer, stop)
             producer.flush(timeout=60)
             self._drain(stop)
@@ -102,7 +107,7 @@ class SampleApp:
         s = self.settings
         total = s.events or len(self.rows)
         run_id = uuid.uuid4().hex[:8]
-        started = time.monotonic()
+        started = self.stats.started = time.monotonic()
         next_report = started + 1.0
         for i in range(total):
             if stop.is_set():
@@ -140,7 +145,9 @@ class SampleApp:
     def _receive(self, consumer: KafkaConsumer) -> None:
         try:
             while not self._done.is_set():
-                for tp, records in consumer.poll(timeout_ms=100).items():
+                polled = consumer.poll(timeout_ms=100)
+                self._listening.set()
+                for tp, records in polled.items():
                     now = time.monotonic()
                     for record in records:
                         if tp.topic == self.settings.dlq_topic:

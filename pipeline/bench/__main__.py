@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -41,15 +42,17 @@ FULL = {
     "swap_rate": 1000,
     "swap_seconds": 20.0,
     "retrain": True,
+    "rounds": 2,
 }
 QUICK = {
-    "events": 40_000,
+    "events": 30_000,
     "naive_events": 300,
     "loads": [1000],
     "load_seconds": 4.0,
     "swap_rate": 1000,
     "swap_seconds": 8.0,
     "retrain": False,
+    "rounds": 1,
 }
 
 
@@ -108,14 +111,31 @@ def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
     rows = event_rows(data.test)
     logs = out / "logs"
     ensure_champion(settings, data)
-    one = workloads.scenario_settings(settings, "one", 4)
-    workloads.preload(one, rows, plan["events"])
-    log.info("a) ceiling over %d events", plan["events"])
-    ceiling = workloads.ceiling(one, plan["events"], one.batch_size)
-    log.info("b) one Predictor over %d events", plan["events"])
-    single = workloads.predictor_throughput(
-        replace(one, predictor_group=one.predictor_group + "-p"), rows, plan["events"], 1, logs
-    )
+    # The harness measures with the same client; like the Predictor, it keeps its long-lived
+    # objects (data, MLflow, imports) out of the collector's full passes.
+    gc.freeze()
+    # The ceiling and the single Predictor alternate on fresh topics and the best of each
+    # counts: one round of either moves by 20% or more on 2 cores shared with the broker.
+    ceilings, singles = [], []
+    for round_ in range(1, plan["rounds"] + 1):
+        one = workloads.scenario_settings(settings, "one", 4)
+        workloads.preload(one, rows, plan["events"])
+        log.info(
+            "a) ceiling over %d events (round %d of %d)", plan["events"], round_, plan["rounds"]
+        )
+        ceilings.append(workloads.ceiling(one, plan["events"], one.batch_size))
+        log.info("b) one Predictor over the same %d events", plan["events"])
+        singles.append(
+            workloads.predictor_throughput(
+                replace(one, predictor_group=one.predictor_group + "-p"),
+                rows,
+                plan["events"],
+                1,
+                logs,
+            )
+        )
+    ceiling = max(ceilings)
+    single = max(singles, key=lambda r: r["eps"])
     two = workloads.scenario_settings(settings, "two", 4)
     log.info("b) two Predictors over %d events", plan["events"])
     double = workloads.predictor_throughput(two, rows, plan["events"], 2, logs)
@@ -146,6 +166,8 @@ def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
         "events": plan["events"],
         "partitions": 4,
         "ceiling_eps": ceiling,
+        "ceiling_rounds_eps": ceilings,
+        "throughput_rounds_eps": [r["eps"] for r in singles],
         "throughput_eps": single["eps"],
         "throughput_2_eps": double["eps"],
         "naive_eps": naive,

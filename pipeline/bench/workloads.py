@@ -23,7 +23,12 @@ from kafka import KafkaConsumer, TopicPartition
 
 from pipeline.events import encode_event
 from pipeline.kafka_admin import ensure_topics, wait_for_members
-from pipeline.kafka_clients import kafka_security, make_consumer, make_producer
+from pipeline.kafka_clients import (
+    finish_stalled_rebalance,
+    kafka_security,
+    make_consumer,
+    make_producer,
+)
 from pipeline.settings import Settings, secret_env, settings_to_argv
 from pipeline.topics import TopicSpec
 
@@ -64,6 +69,11 @@ def preload(settings: Settings, rows: list[dict[str, Any]], count: int) -> None:
     producer.close()
 
 
+def _before(deadline: float, progress: str) -> None:
+    if time.monotonic() > deadline:
+        raise RuntimeError(f"timed out: {progress}")
+
+
 def ceiling(settings: Settings, count: int, batch_size: int) -> float:
     """The same client, batching and commit pattern as the Predictor, with no ML in between."""
     out = f"{settings.predictions_topic}-ceiling"
@@ -81,8 +91,11 @@ def ceiling(settings: Settings, count: int, batch_size: int) -> float:
     producer = make_producer(settings, "bench-ceiling")
     consumer.subscribe([settings.input_topic])
     seen, started = 0, None
+    deadline = time.monotonic() + max(120.0, count / 1000)
     while seen < count:
+        _before(deadline, f"the ceiling read {seen} of {count} events")
         polled = consumer.poll(timeout_ms=100, max_records=batch_size)
+        finish_stalled_rebalance(consumer)
         records = [r for batch in polled.values() for r in batch]
         if not records:
             continue
@@ -107,8 +120,12 @@ def naive(settings: Settings, count: int, model_uri: str) -> float:
     producer = make_producer(settings, "bench-naive")
     consumer.subscribe([settings.input_topic])
     seen, started = 0, None
+    deadline = time.monotonic() + max(120.0, count / 10)
     while seen < count:
-        for records in consumer.poll(timeout_ms=100, max_records=1).values():
+        _before(deadline, f"the naive loop read {seen} of {count} events")
+        polled = consumer.poll(timeout_ms=100, max_records=1)
+        finish_stalled_rebalance(consumer)
+        for records in polled.values():
             for record in records:
                 started = started or time.perf_counter()
                 message = json.loads(record.value)
@@ -190,6 +207,20 @@ def read_predictions(settings: Settings, count: int, timeout_s: float) -> list[d
     return values
 
 
+def wait_for_records(settings: Settings, topic: str, count: int, timeout_s: float) -> None:
+    """Until the topic holds `count` records, asking for end offsets twice a second."""
+    consumer = make_consumer(settings, "bench-watch")
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+    deadline = time.monotonic() + timeout_s
+    try:
+        while sum(consumer.end_offsets(partitions).values()) < count:
+            if time.monotonic() > deadline:
+                return  # the caller counts what arrived and says how many are missing
+            time.sleep(0.5)
+    finally:
+        consumer.close()
+
+
 def predictor_throughput(
     settings: Settings, rows: list[dict[str, Any]], count: int, instances: int, logs: Path
 ) -> dict[str, float]:
@@ -209,8 +240,11 @@ def predictor_throughput(
         )
         if instances > 1:
             preload(settings, rows, count)
-        predictions = read_predictions(settings, count, timeout_s=max(120.0, count / 2000))
+        # Read only once all are written: a reader running alongside would take CPU the
+        # Predictor needs, and the ceiling ran with no reader either.
+        wait_for_records(settings, settings.predictions_topic, count, max(120.0, count / 2000))
         rss = max(peak_rss_mb(p.pid) for p in processes)
+    predictions = read_predictions(settings, count, timeout_s=120.0)
     if len(predictions) < count:
         raise RuntimeError(f"only {len(predictions)} of {count} predictions arrived; see {logs}")
     stamps = [p["scored_at_ms"] for p in predictions]
