@@ -147,16 +147,21 @@ class LocalBroker:
         if done.returncode != 0:
             raise BrokerError(f"formatting KRaft storage failed:\n{done.stdout}{done.stderr}")
 
-    def start(self, timeout_s: float = 60.0, detach: bool = False) -> LocalBroker:
+    def start(
+        self, timeout_s: float = 60.0, detach: bool = False, keep_data: bool = False
+    ) -> LocalBroker:
+        """A fresh cluster, or with `keep_data` the same one again (a restart keeps its logs)."""
         if port_in_use(self.port):
             raise BrokerError(
                 f"port {self.port} is already in use; stop that process or pick another port"
             )
         libs = ensure_jars(self.version)
-        shutil.rmtree(self.data_dir / "logs", ignore_errors=True)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        config = self._write_config()
-        self._format(libs, config)
+        config = self.data_dir / "server.properties"
+        if not (keep_data and config.exists()):
+            shutil.rmtree(self.data_dir / "logs", ignore_errors=True)
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            config = self._write_config()
+            self._format(libs, config)
         with self.log_file.open("ab") as out:
             self.process = subprocess.Popen(
                 self._java(libs, "kafka.Kafka", str(config)),

@@ -23,6 +23,7 @@ from pipeline.errors import BrokerError
 from pipeline.event_reader import read_events, scored_offsets
 from pipeline.kafka_clients import (
     finish_stalled_rebalance,
+    group_membership,
     make_consumer,
     make_producer,
     require_topic,
@@ -67,7 +68,7 @@ class Trainer:
         consumer = make_consumer(
             settings,
             "trainer",
-            group_id=settings.trainer_group,
+            **group_membership(settings, settings.trainer_group),
             max_poll_interval_ms=60 * 60 * 1000,
         )
         producer = make_producer(settings, "trainer")

@@ -24,6 +24,7 @@ from pipeline.errors import BrokerError, ModelError
 from pipeline.hot_swap import ModelSlot, ModelWatcher, announcement_reader
 from pipeline.kafka_clients import (
     finish_stalled_rebalance,
+    group_membership,
     make_consumer,
     make_producer,
     require_topic,
@@ -116,7 +117,7 @@ class Predictor:
         consumer = make_consumer(
             settings,
             "predictor",
-            group_id=settings.predictor_group,
+            **group_membership(settings, settings.predictor_group),
             max_poll_records=settings.batch_size,
             isolation_level="read_committed",
             # The broker answers a fetch as soon as one record is there, so a long wait adds no

@@ -77,7 +77,8 @@ class Settings:
     mlflow_password: str = setting("", "password for the MLflow server (never logged)", secret=True)
     instance_id: str = setting(
         "",
-        "name of this process in logs, requests and its transactional id; empty: host-pid",
+        "stable name of this instance: logs, requests, transactional id and static group "
+        "membership (a restart takes its partitions back at once); empty: host-pid",
         SERVING,
     )
     batch_size: int = setting(500, "most events scored in one micro-batch", SERVING, minimum=1)

@@ -86,8 +86,13 @@ def log_model_version(
     settings: Settings,
     model: ScoringModel,
     example: pd.DataFrame,
+    signature: ModelSignature = SIGNATURE,
 ) -> RegisteredModel:
-    """Log the model into the active run and register it as a new version."""
+    """Log the model into the active run and register it as a new version.
+
+    `signature` is there for the fault tests, which register a version whose declared input
+    schema does not match the events, and check that the Predictors refuse it.
+    """
     inputs = example[list(FEATURE_FIELDS)]
     with tempfile.TemporaryDirectory() as tmp:
         files = model.save(Path(tmp))
@@ -95,7 +100,7 @@ def log_model_version(
             name="model",
             python_model=mlflow_model.__file__,
             artifacts={key: str(path) for key, path in files.items()},
-            signature=SIGNATURE,
+            signature=signature,
             input_example=inputs.head(3),
             pip_requirements=_pip_requirements(),
             registered_model_name=settings.model_name,

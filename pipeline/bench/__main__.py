@@ -19,17 +19,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import mlflow
-
 from pipeline import tracking
 from pipeline.bench import live, report, workloads
 from pipeline.broker import broker_for
 from pipeline.data import load_adult
 from pipeline.logs import setup_logging
 from pipeline.sample_stream import event_rows
-from pipeline.serving import load_champion
+from pipeline.sandbox import register_copy, sandbox_champion
 from pipeline.settings import Settings, secret_env, settings_to_argv
-from pipeline.tuning import TuningConfig
 
 log = logging.getLogger("bench")
 BENCH_SUFFIX = "-bench"
@@ -56,38 +53,6 @@ QUICK = {
 }
 
 
-def ensure_champion(settings: Settings, data: Any) -> int:
-    """A bench-only registered model, so swaps and retrains here never move the product's alias.
-
-    It starts as a copy of the product's `@champion` when there is one (the model the pipeline
-    really serves); otherwise a small model is trained here, and the log says so.
-    """
-    tracking.connect(settings)
-    product = replace(settings, model_name=settings.model_name.removesuffix(BENCH_SUFFIX))
-    if tracking.champion_version(product) is not None:
-        model = load_champion(product).model
-        with mlflow.start_run(run_name="bench-copy-of-champion"):
-            version = tracking.log_model_version(settings, model, data.test.head(50)).version
-    else:
-        log.warning(
-            "no @champion in %s: training a small one for the benchmark", settings.mlflow_uri
-        )
-        from pipeline.train_job import run_training
-
-        config = TuningConfig(max_evals=3, folds=3, num_threads=settings.threads)
-        result = run_training(settings, data.train, data.test, config, run_name="bench-model")
-        version = result.registered.version
-    tracking.set_champion(settings, version)
-    return version
-
-
-def register_copy(settings: Settings, data: Any) -> int:
-    """A second version of the same model: what a swap costs, not what a new model costs."""
-    serving = load_champion(settings)
-    with mlflow.start_run(run_name="bench-swap-copy"):
-        return tracking.log_model_version(settings, serving.model, data.test.head(50)).version
-
-
 @contextlib.contextmanager
 def trainer_process(settings: Settings, logs: Path) -> Iterator[None]:
     argv = [sys.executable, "trainer.py", *settings_to_argv(settings, "trainer")]
@@ -110,7 +75,7 @@ def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
     data = load_adult(settings.data_dir, allow_download=settings.allow_download)
     rows = event_rows(data.test)
     logs = out / "logs"
-    ensure_champion(settings, data)
+    sandbox_champion(settings, data, BENCH_SUFFIX)
     # The harness measures with the same client; like the Predictor, it keeps its long-lived
     # objects (data, MLflow, imports) out of the collector's full passes.
     gc.freeze()
@@ -159,7 +124,7 @@ def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
         rows,
         plan["swap_rate"],
         plan["swap_seconds"],
-        register_copy(settings, data),
+        register_copy(settings, data, run_name="bench-swap-copy"),
         logs,
     )
     results: dict[str, Any] = {

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import signal
 from collections import Counter, defaultdict
 
 import mlflow
 
 from pipeline import tracking
+from pipeline.chaos.faults import INCOMPATIBLE
 from pipeline.retraining import Trainer
 from pipeline.serving import Predictor
 from pipeline.settings import Settings
@@ -19,7 +19,6 @@ from .conftest import (
     in_thread,
     produce,
     register,
-    start_script,
     with_instance,
 )
 from .helpers import make_events, model_ready
@@ -137,7 +136,7 @@ def test_bad_announcements_are_refused_and_scoring_goes_on(
 ) -> None:
     predictor = Predictor(live)
     out = TopicReader(live, live.predictions_topic)
-    incompatible = _register_incompatible(live, adult)
+    incompatible = _register_incompatible(live, adult, trained_model)
     good = register(live, trained_model, adult.test.head(50))
     with in_thread(predictor.run):
         produce(
@@ -159,24 +158,13 @@ def test_bad_announcements_are_refused_and_scoring_goes_on(
     out.close()
 
 
-def _register_incompatible(live: Settings, adult) -> int:
+def _register_incompatible(live: Settings, adult, trained_model) -> int:
     """A version of our model whose input schema lacks a field the events carry."""
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema
-
-    wrong = ModelSignature(
-        inputs=Schema([ColSpec("double", "age")]), outputs=tracking.SIGNATURE.outputs
-    )
-    original = tracking.SIGNATURE
-    tracking.SIGNATURE = wrong
-    try:
-        from pipeline.training import train_model
-
-        from .conftest import TINY
-
-        return register(live, train_model(adult.train.head(2000), TINY).model, adult.test.head(5))
-    finally:
-        tracking.SIGNATURE = original
+    tracking.connect(live)
+    with mlflow.start_run(run_name="test-incompatible"):
+        return tracking.log_model_version(
+            live, trained_model, adult.test.head(5), signature=INCOMPATIBLE
+        ).version
 
 
 def test_retrain_requests_during_a_training_are_merged(live: Settings) -> None:
@@ -202,44 +190,3 @@ def test_retrain_requests_during_a_training_are_merged(live: Settings) -> None:
     assert [m["requests"] for m in ready] == [1, 3]
     assert trainer.trainings == 2
     news.close()
-
-
-def test_a_restarted_predictor_loses_no_event(live: Settings, adult, tmp_path) -> None:
-    _crash_and_restart(live, adult, tmp_path, exactly_once=False)
-
-
-def test_exactly_once_survives_sigkill_with_one_prediction_per_event(
-    live: Settings, adult, tmp_path
-) -> None:
-    _crash_and_restart(live, adult, tmp_path, exactly_once=True)
-
-
-def _crash_and_restart(live: Settings, adult, tmp_path, exactly_once: bool) -> None:
-    settings = Settings(**{**live.__dict__, "exactly_once": exactly_once, "batch_size": 100})
-    events = make_events(adult, 6000, "k")
-    out = TopicReader(settings, settings.predictions_topic)
-    first = start_script("predictor.py", settings, tmp_path / "first.log")
-    try:
-        produce(settings, events[:3000])
-        out.wait_for(lambda r: len(r) >= 500, 90, "the first predictions")
-        produce(settings, events[3000:])
-        first.send_signal(signal.SIGKILL)  # mid-stream, no chance to commit or flush
-        first.wait(30)
-        second = start_script("predictor.py", settings, tmp_path / "second.log")
-        try:
-            out.wait_for(
-                lambda r: len({json.loads(x.value)["request_id"] for x in r}) >= 6000,
-                120,
-                "every event to be scored",
-            )
-        finally:
-            second.send_signal(signal.SIGTERM)
-            assert second.wait(60) == 0
-    finally:
-        if first.poll() is None:
-            first.kill()
-    counts = Counter(p["request_id"] for p in out.json())
-    assert set(counts) == {key for key, _ in events}
-    if exactly_once:
-        assert max(counts.values()) == 1, "a committed duplicate in exactly-once mode"
-    out.close()

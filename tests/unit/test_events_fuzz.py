@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,8 +18,9 @@ from pipeline.events import MAX_CATEGORY_CHARS, parse_event
 from pipeline.schema import CATEGORICAL_FIELDS, FEATURE_FIELDS, LABELS, NUMERIC_FIELDS
 from tests.unit.test_events import ROW
 
+# `make chaos` runs these same properties with more examples and counts what they tried.
 EXAMPLES = settings(
-    max_examples=2500,
+    max_examples=int(os.environ.get("PIPELINE_FUZZ_EXAMPLES", "2500")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -84,3 +86,11 @@ def test_deep_nesting_odd_unicode_and_huge_strings(depth, text, field) -> None:
     only_valid_or_refused(
         json.dumps({"request_id": "r", "data": {**ROW, field: text * 20}}).encode()
     )
+
+
+ALL = [
+    test_random_bytes,
+    test_arbitrary_json_documents,
+    test_a_valid_event_with_one_field_replaced,
+    test_deep_nesting_odd_unicode_and_huge_strings,
+]

@@ -1,0 +1,62 @@
+"""A mixed stream through a real Predictor: every event ends as one prediction or one dead letter."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+
+from pipeline.errors import ValidationError
+from pipeline.events import parse_event
+from pipeline.serving import Predictor
+from pipeline.settings import Settings
+
+from .conftest import TopicReader, in_thread, produce
+from .helpers import make_events
+
+SPOILERS = [
+    lambda rng, row: bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 300))),
+    lambda rng, row: {k: v for k, v in row.items() if k != rng.choice(list(row))},
+    lambda rng, row: {**row, rng.choice(list(row)): rng.choice([None, [], {}, True, "NaN"])},
+    lambda rng, row: {**row, "age": rng.choice([-1, 1e308, float("inf"), float("nan"), "40"])},
+    lambda rng, row: {**row, "occupation": rng.choice(["\u202e\u0000", "x" * 5000, "💥" * 50])},
+    lambda rng, row: {**row, "extra_field": "tolerated"},
+]
+
+
+def mixed_stream(adult, count: int, seed: int) -> list[tuple[str, bytes]]:
+    rng = random.Random(seed)
+    events = []
+    for i, (key, value) in enumerate(make_events(adult, count, "mix")):
+        if rng.random() < 0.6:
+            events.append((key, value))
+            continue
+        spoiled = rng.choice(SPOILERS)(rng, json.loads(value)["data"])
+        if isinstance(spoiled, dict):
+            spoiled = json.dumps({"request_id": key, "data": spoiled}, allow_nan=True).encode()
+        events.append((f"{key}-{i}", spoiled))
+    return events
+
+
+def test_valid_events_are_scored_invalid_ones_dead_lettered_and_the_counts_add_up(
+    live: Settings, adult
+) -> None:
+    events = mixed_stream(adult, 1000, seed=5)
+    valid = set()
+    for _, value in events:
+        with contextlib.suppress(ValidationError):
+            valid.add(parse_event(value, live.max_event_bytes).request_id)
+    invalid = len(events) - len(valid)
+    assert 200 < invalid < 600, "the stream must really be mixed"
+    out, dlq = TopicReader(live, live.predictions_topic), TopicReader(live, live.dlq_topic)
+    predictor = Predictor(live)
+    with in_thread(predictor.run):
+        produce(live, events)
+        out.wait_for(lambda r: len(r) >= len(valid), what="every valid event's prediction")
+        dlq.wait_for(lambda r: len(r) >= invalid, what="every invalid event's dead letter")
+    assert sorted(p["request_id"] for p in out.json()) == sorted(valid)
+    assert len(dlq.records) == invalid
+    assert all(dict(r.headers)["dlq.reason"] for r in dlq.records)
+    assert predictor.counters.scored + predictor.counters.dead_letters == len(events)
+    out.close()
+    dlq.close()

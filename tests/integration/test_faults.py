@@ -1,0 +1,97 @@
+"""The quick part of the fault suite (`make chaos` runs the longer one): real broker, processes.
+
+Each test breaks one part of a running pipeline and asserts what must survive it; the scenarios
+live in pipeline/chaos so that `make chaos` and these tests inject exactly the same faults.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import replace
+
+import mlflow
+import pytest
+
+from pipeline import tracking
+from pipeline.broker import LocalBroker
+from pipeline.chaos import faults
+from pipeline.chaos.harness import FaultResult
+from pipeline.chaos.registry import registry_outage
+from pipeline.sample_stream import event_rows
+from pipeline.settings import Settings
+
+
+@pytest.fixture
+def stage(live: Settings, adult, tmp_path) -> faults.Stage:
+    return faults.Stage(live, event_rows(adult.test), tmp_path / "logs", rate=500.0)
+
+
+@pytest.fixture(scope="module")
+def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    """A broker these tests may stop and freeze without disturbing the session's."""
+    if shutil.which("java") is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("the broker faults need Java for a broker of their own")
+        pytest.skip("no Java: cannot run a broker these tests may stop")
+    with LocalBroker(tmp_path_factory.mktemp("own-kafka")) as broker:
+        yield broker
+
+
+def survived(result: FaultResult, stage: faults.Stage) -> None:
+    assert result.injections > 0
+    assert result.passed, f"{result}; process logs in {stage.logs}"
+
+
+def test_predictor_sigkilled_five_times_loses_no_event(stage) -> None:
+    result = faults.predictor_kills(stage, kills=5, exactly_once=False)
+    survived(result, stage)
+    assert result.injections == 5 and result.events > 1000 and result.lost == 0
+
+
+def test_exactly_once_predictor_sigkilled_five_times_commits_each_event_once(stage) -> None:
+    result = faults.predictor_kills(stage, kills=5, exactly_once=True)
+    survived(result, stage)
+    assert result.lost == 0 and result.duplicated == 0
+
+
+def test_broker_restart_mid_stream(stage, own_broker) -> None:
+    moved = replace(
+        stage, settings=replace(stage.settings, bootstrap_servers=own_broker.bootstrap_servers)
+    )
+    result = faults.broker_restart(moved, own_broker, down_s=4.0)
+    survived(result, moved)
+    assert result.checks["trainer answers a request afterwards"]
+
+
+def test_frozen_broker_slows_the_pipeline_down_without_loss(stage, own_broker) -> None:
+    moved = replace(
+        stage, settings=replace(stage.settings, bootstrap_servers=own_broker.bootstrap_servers)
+    )
+    survived(faults.broker_pause(moved, own_broker, pause_s=4.0), moved)
+
+
+def test_trainer_sigkilled_mid_training_still_serves_the_request(stage) -> None:
+    result = faults.trainer_kill(stage)
+    survived(result, stage)
+    assert result.checks["the kill hit a running training"]
+
+
+def test_registry_outage_during_a_retrain(stage, trained_model, adult) -> None:
+    result = registry_outage(stage, trained_model, adult.test.head(50))
+    survived(result, stage)
+
+
+def test_corrupt_announcements_are_refused_while_scoring_goes_on(
+    stage, live, trained_model, adult
+) -> None:
+    tracking.connect(live)
+    with mlflow.start_run(run_name="test-fault-versions"):
+        incompatible = tracking.log_model_version(
+            live, trained_model, adult.test.head(5), signature=faults.INCOMPATIBLE
+        ).version
+        good = tracking.log_model_version(live, trained_model, adult.test.head(5)).version
+    result = faults.corrupt_announcements(stage, incompatible, good)
+    survived(result, stage)
+    assert result.checks["every prediction still from the champion"]
