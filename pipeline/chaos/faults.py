@@ -19,7 +19,7 @@ from mlflow.types import ColSpec, Schema
 
 from pipeline import tracking
 from pipeline.broker import LocalBroker
-from pipeline.chaos.harness import FaultResult, Ledger, Script, Stream, isolated
+from pipeline.chaos.harness import FaultResult, Ledger, Script, Stream, isolated, stop_all
 from pipeline.chaos.news import RetrainNews
 from pipeline.kafka_clients import make_producer
 from pipeline.messages import ModelReady, RetrainRequest, to_json
@@ -60,21 +60,17 @@ def predictor_kills(stage: Stage, kills: int, exactly_once: bool) -> FaultResult
                 predictor.start()
                 recovered.append(ledger.await_scored_after(restarted, 120, [predictor]))
         ledger.wait_for(stream.acknowledged, 180, [predictor])
-        clean_exit = predictor.stop() == 0
+        clean_exit = stop_all([predictor])
     finally:
         predictor.stop()
         ledger.close()
-    lost, duplicated = ledger.outcome(stream.acknowledged)
     mode = "exactly-once" if exactly_once else "at-least-once"
-    return FaultResult(
+    return ledger.result(
         f"Predictor SIGKILL x{kills} ({mode})",
         kills,
-        len(stream.acknowledged),
-        lost,
-        duplicated,
-        ledger.dlq,
+        stream.acknowledged,
         max(recovered, default=0.0),
-        predictor.crashes,
+        [predictor],
         exactly_once=exactly_once,
         checks={"stopped cleanly at the end": clean_exit},
     )
@@ -119,21 +115,17 @@ def _broker_fault(stage: Stage, fault: str, inject: Callable[[], None]) -> Fault
             time.sleep(1.0)
         ledger.wait_for(stream.acknowledged, 180, [predictor, trainer])
         trainer_answers = _trainer_answers(settings, 240, [predictor, trainer])
-        clean_exit = predictor.stop() == 0 and trainer.stop() == 0
+        clean_exit = stop_all([predictor, trainer])
     finally:
         predictor.stop()
         trainer.stop()
         ledger.close()
-    lost, duplicated = ledger.outcome(stream.acknowledged)
-    return FaultResult(
+    return ledger.result(
         fault,
         1,
-        len(stream.acknowledged),
-        lost,
-        duplicated,
-        ledger.dlq,
+        stream.acknowledged,
         recovered,
-        predictor.crashes + trainer.crashes,
+        [predictor, trainer],
         checks={"trainer answers a request afterwards": trainer_answers, "clean stop": clean_exit},
     )
 
@@ -171,7 +163,7 @@ def trainer_kill(stage: Stage) -> FaultResult:
         trainer.start()
         ready = news.wait_for("model_ready", 300, [trainer])
         recovered = time.time() - restarted
-        clean_exit = trainer.stop() == 0
+        clean_exit = stop_all([trainer])
     finally:
         trainer.stop()
         news.close()
@@ -216,20 +208,16 @@ def corrupt_announcements(
             producer.close(timeout=10)
             time.sleep(3.0)  # long enough for a load and a check, were the news accepted
         ledger.wait_for(stream.acknowledged, 120, [predictor])
-        clean_exit = predictor.stop() == 0
+        clean_exit = stop_all([predictor])
     finally:
         predictor.stop()
         ledger.close()
-    lost, duplicated = ledger.outcome(stream.acknowledged)
-    return FaultResult(
+    return ledger.result(
         "corrupt announcements x5",
         len(bad),
-        len(stream.acknowledged),
-        lost,
-        duplicated,
-        ledger.dlq,
+        stream.acknowledged,
         0.0,
-        predictor.crashes,
+        [predictor],
         checks={
             "every prediction still from the champion": ledger.versions == {serving},
             "clean stop": clean_exit,

@@ -242,5 +242,33 @@ class Ledger:
         duplicated = sum(self.counts[rid] - 1 for rid in request_ids if self.counts[rid] > 1)
         return lost, duplicated
 
+    def result(
+        self,
+        fault: str,
+        injections: int,
+        acknowledged: list[str],
+        recovered_s: float,
+        scripts: list[Script],
+        **extra: Any,
+    ) -> FaultResult:
+        lost, duplicated = self.outcome(acknowledged)
+        crashes = sum(script.crashes for script in scripts)
+        return FaultResult(
+            fault,
+            injections,
+            len(acknowledged),
+            lost,
+            duplicated,
+            self.dlq,
+            recovered_s,
+            crashes,
+            **extra,
+        )
+
     def close(self) -> None:
         self.consumer.close()
+
+
+def stop_all(scripts: list[Script]) -> bool:
+    """SIGTERM each, as an operator would: True if every one exited 0."""
+    return all([script.stop() == 0 for script in scripts])

@@ -22,7 +22,7 @@ import pandas as pd
 from pipeline import tracking
 from pipeline.broker import free_port
 from pipeline.chaos.faults import Stage, request_retrain
-from pipeline.chaos.harness import FaultResult, Script, isolated
+from pipeline.chaos.harness import FaultResult, Script, isolated, stop_all
 from pipeline.chaos.news import RetrainNews
 from pipeline.kafka_admin import wait_for_members
 from pipeline.kafka_clients import kafka_security
@@ -100,7 +100,7 @@ def registry_outage(stage: Stage, model: ScoringModel, example: pd.DataFrame) ->
         recovered = time.time() - back
         server.stop()
         refused = _predictor_refuses_to_start(settings, stage.logs)
-        clean_exit = trainer.stop() == 0
+        clean_exit = stop_all([trainer])
     finally:
         trainer.stop()
         server.stop()
