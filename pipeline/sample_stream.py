@@ -159,6 +159,7 @@ class SampleApp:
                             prediction["label"],
                             int(prediction["model_version"]),
                             now,
+                            prediction.get("scored_at_ms"),
                         )
         finally:
             consumer.close()

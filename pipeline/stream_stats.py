@@ -23,18 +23,30 @@ class StreamStats:
     versions: dict[int, int] = field(default_factory=dict)  # version -> predictions
     dlq: int = 0
     last_received: float = 0.0
+    # Wall-clock send times, to split each latency at the Predictor's `scored_at_ms` stamp:
+    # event -> scored (first hop + scoring), scored -> read (publish + second hop).
+    sent_wall_ms: dict[str, float] = field(default_factory=dict)
+    to_scored_ms: list[float] = field(default_factory=list)
     # (received at, latency ms, model version) per first prediction: for plots and swap windows
     timeline: list[tuple[float, float, int]] = field(default_factory=list)
 
     def sent(self, request_id: str, label: str | None, at: float) -> None:
         self.sent_at[request_id] = at
+        self.sent_wall_ms[request_id] = time.time() * 1000.0
         if label is not None:
             self.truth[request_id] = label
 
     def sent_bad(self) -> None:
         self.bad_sent += 1
 
-    def received(self, request_id: str, label: str, version: int, at: float) -> None:
+    def received(
+        self,
+        request_id: str,
+        label: str,
+        version: int,
+        at: float,
+        scored_at_ms: float | None = None,
+    ) -> None:
         if request_id not in self.sent_at:
             return  # someone else's event on a shared topic
         self.predictions[request_id] += 1
@@ -44,6 +56,8 @@ class StreamStats:
             return  # a duplicate counts once, for delivery only
         latency = (at - self.sent_at[request_id]) * 1000.0
         self.latencies_ms.append(latency)
+        if scored_at_ms is not None:
+            self.to_scored_ms.append(scored_at_ms - self.sent_wall_ms[request_id])
         self.timeline.append((at, latency, version))
         if request_id in self.truth:
             self.judged += 1

@@ -39,7 +39,9 @@ def markdown(results: dict[str, Any], targets: list[tuple[str, str, bool]]) -> s
         rows.append(
             f"| d) latency at {int(rate):,} events/s offered (p50 / p95 / p99 / max) | "
             f"{values['p50_ms']:.1f} / {values['p95_ms']:.1f} / {values['p99_ms']:.1f} / "
-            f"{values['max_ms']:.1f} ms (scored {values['scored_eps']:,.0f}/s) |"
+            f"{values['max_ms']:.1f} ms (scored {values['scored_eps']:,.0f}/s; event -> scored "
+            f"p50 {values.get('to_scored_p50_ms', float('nan')):.1f} / "
+            f"p99 {values.get('to_scored_p99_ms', float('nan')):.1f} ms) |"
         )
     swap = results["swap"]
     rows += [

@@ -139,6 +139,15 @@ def test_stream_stats_count_missing_duplicates_and_accuracy() -> None:
     assert summary["model_versions"] == [1, 2] and summary["accuracy"] == 0.5
 
 
+def test_stream_stats_split_latency_at_the_scoring_stamp() -> None:
+    stats = StreamStats()
+    stats.sent("a", None, 0.0)
+    sent_ms = stats.sent_wall_ms["a"]
+    stats.received("a", ">50K", 1, 0.010, scored_at_ms=sent_ms + 4.0)
+    stats.received("a", ">50K", 1, 0.020, scored_at_ms=sent_ms + 9.0)  # a duplicate: ignored
+    assert stats.to_scored_ms == [4.0] and stats.latencies_ms == [10.0]
+
+
 def test_settings_hand_over_to_another_script_unchanged() -> None:
     settings = parse_settings("predictor", "", ["--exactly-once", "--batch-size", "7"], env={})
     again = parse_settings("predictor", "", settings_to_argv(settings, "predictor"), env={})
