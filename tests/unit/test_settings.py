@@ -101,3 +101,16 @@ def test_secrets_stay_out_of_reprs_command_lines_and_help(capsys) -> None:
 def test_an_unknown_security_protocol_is_refused() -> None:
     with pytest.raises(ConfigError, match="kafka_security_protocol"):
         parse_settings("predictor", "", ["--kafka-security-protocol", "TLS"], env={})
+
+
+def test_a_stable_instance_id_makes_a_static_group_member() -> None:
+    from pipeline.kafka_clients import SESSION_TIMEOUT_MS, group_membership
+
+    named = parse_settings("predictor", "", ["--instance-id", "predictor-1"], env={})
+    assert group_membership(named, "g") == {
+        "group_id": "g",
+        "group_instance_id": "predictor-1",
+        "session_timeout_ms": SESSION_TIMEOUT_MS,
+    }
+    anonymous = parse_settings("predictor", "", [], env={})  # host-pid: new on every restart
+    assert group_membership(anonymous, "g")["group_instance_id"] is None
