@@ -67,6 +67,16 @@ def java_executable() -> str:
     return found
 
 
+def new_cluster_id() -> str:
+    """Kafka's id format (url-safe base64 of 16 random bytes), never starting with '-': the
+    storage tool would read such an id as an option (Kafka's own Uuid.randomUuid skips them too;
+    one CI run in about 64 failed on it)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 class LocalBroker:
     """One KRaft broker+controller process; `stop()` leaves no JVM behind."""
 
@@ -132,7 +142,7 @@ class LocalBroker:
         ]
 
     def _format(self, libs: Path, config: Path) -> None:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         command = self._java(
             libs,
             "kafka.tools.StorageTool",
