@@ -19,6 +19,10 @@ def machine() -> str:
     return f"{platform.machine()}, {cpus} cores, Python {platform.python_version()}, {platform.system()}"
 
 
+def _eps(value: float) -> str:
+    return "not run (--quick)" if value != value else f"{value:,.0f} events/s"
+
+
 def _rounds(results: dict[str, Any], name: str) -> str:
     return ", ".join(f"{eps:,.0f}" for eps in results.get(f"{name}_rounds_eps", []))
 
@@ -32,7 +36,8 @@ def markdown(results: dict[str, Any], targets: list[tuple[str, str, bool]]) -> s
         f"{results['ceiling_eps']:,.0f} events/s |",
         f"| b) Predictor, 1 instance, {results['events']:,} events (best of "
         f"{_rounds(results, 'throughput')}) | {results['throughput_eps']:,.0f} events/s |",
-        f"| b) Predictors, 2 instances, {results['partitions']} partitions | {results['throughput_2_eps']:,.0f} events/s |",
+        f"| b) Predictors, 2 instances, {results['partitions']} partitions | "
+        f"{_eps(results['throughput_2_eps'])} |",
         f"| c) naive seed-article loop | {results['naive_eps']:,.1f} events/s |",
     ]
     for rate, values in lat.items():

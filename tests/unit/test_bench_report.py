@@ -56,3 +56,9 @@ def test_reports_are_written(tmp_path) -> None:
     assert {p.name for p in tmp_path.iterdir()} == {"bench.json", "bench.md", "bench.png"}
     assert "latencies_ms" not in (tmp_path / "bench.json").read_text()
     assert markdown(results, []).count("\n") > 8
+
+
+def test_a_quick_run_says_the_two_instance_figure_was_not_run() -> None:
+    results = {**sample_results(), "throughput_2_eps": float("nan")}
+    assert "2 instances, 4 partitions | not run (--quick) |" in markdown(results, [])
+    assert "12,000 events/s" in markdown(sample_results(), [])
