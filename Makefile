@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 demo: venv
-	$(PY) -m pipeline.demo
+	$(PY) -m pipeline.tools.demo
 
 test: venv
 	$(PY) -m pytest
@@ -29,36 +29,37 @@ test-unit: venv
 	$(PY) -m pytest tests/unit
 
 bench: venv
-	$(PY) -m pipeline.bench
+	$(PY) -m pipeline.tools.bench
 
 bench-quick: venv
-	$(PY) -m pipeline.bench --quick
+	$(PY) -m pipeline.tools.bench --quick
 
 chaos: venv
-	$(PY) -m pipeline.chaos
+	$(PY) -m pipeline.tools.chaos
 
 chaos-quick: venv
-	$(PY) -m pipeline.chaos --quick
+	$(PY) -m pipeline.tools.chaos --quick
 
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
 kafka-up: venv
-	$(PY) -m pipeline.broker up --port $(KAFKA_PORT)
+	$(PY) -m pipeline.kafka_io.broker up --port $(KAFKA_PORT)
 
 kafka-down: venv
-	$(PY) -m pipeline.broker down
+	$(PY) -m pipeline.kafka_io.broker down
 
 mlflow-ui: venv
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.pipeline/mlflow.db \
 		--host 127.0.0.1 --port $(MLFLOW_PORT)
 
 clean:
-	-$(PY) -m pipeline.broker down
+	-$(PY) -m pipeline.kafka_io.broker down
 	rm -rf .pipeline .pytest_cache .ruff_cache .mypy_cache

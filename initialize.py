@@ -7,15 +7,15 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from pipeline import tracking
-from pipeline.data import load_adult
+from pipeline.config.logs import setup_logging
+from pipeline.config.settings import Settings, parse_settings
+from pipeline.core.data import load_adult
+from pipeline.core.tuning import TuningConfig
 from pipeline.errors import PipelineError
-from pipeline.kafka_admin import ensure_topics
-from pipeline.kafka_clients import kafka_security
-from pipeline.logs import setup_logging
-from pipeline.settings import Settings, parse_settings
-from pipeline.train_job import run_training
-from pipeline.tuning import TuningConfig
+from pipeline.kafka_io.admin import ensure_topics
+from pipeline.kafka_io.clients import kafka_security
+from pipeline.registry import tracking
+from pipeline.registry.train_job import run_training
 
 log = logging.getLogger("initialize")
 

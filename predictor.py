@@ -7,9 +7,9 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from pipeline.entry import run_entry
-from pipeline.serving import Predictor
-from pipeline.settings import Settings
+from pipeline.config.settings import Settings
+from pipeline.services.entry import run_entry
+from pipeline.services.predictor import Predictor
 
 log = logging.getLogger("predictor")
 

@@ -7,10 +7,10 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from pipeline.data import load_adult
-from pipeline.entry import run_entry
-from pipeline.sample_stream import SampleApp, event_rows
-from pipeline.settings import Settings
+from pipeline.config.settings import Settings
+from pipeline.core.data import load_adult
+from pipeline.services.entry import run_entry
+from pipeline.tools.sample_stream import SampleApp, event_rows
 
 
 def stream(settings: Settings, stop: threading.Event) -> int:

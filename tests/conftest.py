@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.data import AdultData, load_adult
+from pipeline.core.data import AdultData, load_adult
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -24,13 +24,13 @@ import mlflow
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from pipeline import tracking
-from pipeline.broker import LocalBroker
-from pipeline.kafka_admin import ensure_topics, wait_for_broker
-from pipeline.scoring import ScoringModel
-from pipeline.settings import Settings, settings_to_argv
-from pipeline.training import train_model
-from pipeline.tuning import TuningConfig
+from pipeline.config.settings import Settings, settings_to_argv
+from pipeline.core.scoring import ScoringModel
+from pipeline.core.training import train_model
+from pipeline.core.tuning import TuningConfig
+from pipeline.kafka_io.admin import ensure_topics, wait_for_broker
+from pipeline.kafka_io.broker import LocalBroker
+from pipeline.registry import tracking
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

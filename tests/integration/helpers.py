@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pipeline.events import encode_event
-from pipeline.messages import ModelReady, to_json
-from pipeline.sample_stream import event_rows
+from pipeline.core.events import encode_event
+from pipeline.core.messages import ModelReady, to_json
+from pipeline.tools.sample_stream import event_rows
 
 
 def make_events(adult, count: int, prefix: str, start: int = 0) -> list[tuple[str, bytes]]:

@@ -6,10 +6,10 @@ import contextlib
 import json
 import random
 
+from pipeline.config.settings import Settings
+from pipeline.core.events import parse_event
 from pipeline.errors import ValidationError
-from pipeline.events import parse_event
-from pipeline.serving import Predictor
-from pipeline.settings import Settings
+from pipeline.services.predictor import Predictor
 
 from .conftest import TopicReader, in_thread, produce
 from .helpers import make_events

@@ -5,9 +5,9 @@ import time
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from pipeline.broker import LocalBroker, _alive, ensure_jars
-from pipeline.kafka_admin import ensure_topics
-from pipeline.topics import TopicSpec
+from pipeline.core.topics import TopicSpec
+from pipeline.kafka_io.admin import ensure_topics
+from pipeline.kafka_io.broker import LocalBroker, _alive, ensure_jars
 
 
 @pytest.mark.skipif(

@@ -14,13 +14,13 @@ from dataclasses import replace
 import mlflow
 import pytest
 
-from pipeline import tracking
-from pipeline.broker import LocalBroker
-from pipeline.chaos import faults
-from pipeline.chaos.harness import FaultResult
-from pipeline.chaos.registry import registry_outage
-from pipeline.sample_stream import event_rows
-from pipeline.settings import Settings
+from pipeline.config.settings import Settings
+from pipeline.kafka_io.broker import LocalBroker
+from pipeline.registry import tracking
+from pipeline.tools.chaos import faults
+from pipeline.tools.chaos.harness import FaultResult
+from pipeline.tools.chaos.registry import registry_outage
+from pipeline.tools.sample_stream import event_rows
 
 
 @pytest.fixture

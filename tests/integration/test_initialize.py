@@ -5,8 +5,8 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 import initialize
-from pipeline import tracking
-from pipeline.training import labels_of
+from pipeline.core.training import labels_of
+from pipeline.registry import tracking
 
 
 def test_initialize_registers_a_champion_that_scores_adult_test(

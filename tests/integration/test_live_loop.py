@@ -7,11 +7,11 @@ from collections import Counter, defaultdict
 
 import mlflow
 
-from pipeline import tracking
-from pipeline.chaos.faults import INCOMPATIBLE
-from pipeline.retraining import Trainer
-from pipeline.serving import Predictor
-from pipeline.settings import Settings
+from pipeline.config.settings import Settings
+from pipeline.registry import tracking
+from pipeline.services.predictor import Predictor
+from pipeline.services.trainer import Trainer
+from pipeline.tools.chaos.faults import INCOMPATIBLE
 
 from .conftest import (
     TopicReader,

@@ -3,25 +3,25 @@ from dataclasses import dataclass
 
 import pytest
 
-from pipeline.batching import ServingModel, score_batch
-from pipeline.datasets import build_retrain_dataset, holdout_of, merge_end_offsets
-from pipeline.errors import ModelError
-from pipeline.events import encode_event, parse_event
-from pipeline.hot_swap import ModelSlot
-from pipeline.messages import (
+from pipeline.config.settings import parse_settings, settings_to_argv
+from pipeline.core.batching import ServingModel, score_batch
+from pipeline.core.datasets import build_retrain_dataset, holdout_of, merge_end_offsets
+from pipeline.core.events import encode_event, parse_event
+from pipeline.core.messages import (
     MessageError,
     ModelReady,
     RetrainRequest,
     parse_retrain_message,
     to_json,
 )
-from pipeline.model_checks import check_input_schema
-from pipeline.sample_stream import event_rows
-from pipeline.serving import next_offsets
-from pipeline.settings import parse_settings, settings_to_argv
-from pipeline.stream_stats import StreamStats
-from pipeline.training import train_model
-from pipeline.tuning import TuningConfig
+from pipeline.core.model_checks import check_input_schema
+from pipeline.core.stream_stats import StreamStats
+from pipeline.core.training import train_model
+from pipeline.core.tuning import TuningConfig
+from pipeline.errors import ModelError
+from pipeline.services.hot_swap import ModelSlot
+from pipeline.services.predictor import next_offsets
+from pipeline.tools.sample_stream import event_rows
 
 
 @dataclass

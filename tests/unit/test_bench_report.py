@@ -1,6 +1,6 @@
-from pipeline.bench.__main__ import headline, targets
-from pipeline.bench.live import percentiles
-from pipeline.bench.report import markdown, write
+from pipeline.tools.bench.__main__ import headline, targets
+from pipeline.tools.bench.live import percentiles
+from pipeline.tools.bench.report import markdown, write
 
 
 def sample_results() -> dict:

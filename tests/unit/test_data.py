@@ -3,7 +3,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.data import SHA256, ensure_files, read_adult_file, sha256_of
+from pipeline.core.data import SHA256, ensure_files, read_adult_file, sha256_of
 from pipeline.errors import DataError
 
 ROW = "39, State-gov, 77516, Bachelors, 13, Never-married, Adm-clerical, Not-in-family, White, Male, 2174, 0, 40, United-States, <=50K"

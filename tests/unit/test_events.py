@@ -2,8 +2,8 @@ import json
 
 import pytest
 
+from pipeline.core.events import encode_event, parse_event
 from pipeline.errors import ValidationError
-from pipeline.events import encode_event, parse_event
 
 ROW = {
     "age": 39,

@@ -13,9 +13,9 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipeline.core.events import MAX_CATEGORY_CHARS, parse_event
+from pipeline.core.schema import CATEGORICAL_FIELDS, FEATURE_FIELDS, LABELS, NUMERIC_FIELDS
 from pipeline.errors import ValidationError
-from pipeline.events import MAX_CATEGORY_CHARS, parse_event
-from pipeline.schema import CATEGORICAL_FIELDS, FEATURE_FIELDS, LABELS, NUMERIC_FIELDS
 from tests.unit.test_events import ROW
 
 # `make chaos` runs these same properties with more examples and counts what they tried.

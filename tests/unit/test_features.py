@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.features import FeatureBuilder
-from pipeline.schema import FEATURE_FIELDS
+from pipeline.core.features import FeatureBuilder
+from pipeline.core.schema import FEATURE_FIELDS
 
 
 @pytest.fixture(scope="module")

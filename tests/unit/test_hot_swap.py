@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from pipeline import hot_swap
-from pipeline.batching import ServingModel
+from pipeline.core.batching import ServingModel
+from pipeline.core.messages import ModelReady, to_json
 from pipeline.errors import RegistryError
-from pipeline.hot_swap import ModelSlot, ModelWatcher
-from pipeline.messages import ModelReady, to_json
+from pipeline.services import hot_swap
+from pipeline.services.hot_swap import ModelSlot, ModelWatcher
 
 
 @pytest.fixture

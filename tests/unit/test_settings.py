@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.config.settings import parse_settings, settings_to_argv
 from pipeline.errors import ConfigError
-from pipeline.settings import parse_settings, settings_to_argv
 
 
 def test_defaults_need_no_environment() -> None:
@@ -71,8 +71,8 @@ def test_help_explains_every_flag_with_its_variable(capsys) -> None:
 
 
 def test_secrets_stay_out_of_reprs_command_lines_and_help(capsys) -> None:
-    from pipeline.kafka_clients import kafka_security
-    from pipeline.settings import secret_env
+    from pipeline.config.settings import secret_env
+    from pipeline.kafka_io.clients import kafka_security
 
     env = {"PIPELINE_KAFKA_SASL_PASSWORD": "hunter2", "PIPELINE_MLFLOW_PASSWORD": "s3cret"}
     argv = [
@@ -104,7 +104,7 @@ def test_an_unknown_security_protocol_is_refused() -> None:
 
 
 def test_a_stable_instance_id_makes_a_static_group_member() -> None:
-    from pipeline.kafka_clients import SESSION_TIMEOUT_MS, group_membership
+    from pipeline.kafka_io.clients import SESSION_TIMEOUT_MS, group_membership
 
     named = parse_settings("predictor", "", ["--instance-id", "predictor-1"], env={})
     assert group_membership(named, "g") == {

@@ -3,11 +3,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.core.features import FeatureBuilder
+from pipeline.core.scoring import ScoringModel
+from pipeline.core.training import make_dataset, train_model
+from pipeline.core.tuning import TuningConfig, tune
 from pipeline.errors import ModelError
-from pipeline.features import FeatureBuilder
-from pipeline.scoring import ScoringModel
-from pipeline.training import make_dataset, train_model
-from pipeline.tuning import TuningConfig, tune
 
 SMALL = TuningConfig(max_evals=3, folds=2, max_rounds=200, early_stopping_rounds=20, seed=7)
 

@@ -1,0 +1,248 @@
+"""One frozen settings object, read from flags, then `PIPELINE_*` variables, then defaults."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.core import topics
+from pipeline.errors import ConfigError
+
+ENV_PREFIX = "PIPELINE_"
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+ALL = frozenset({"initialize", "predictor", "trainer", "sample_app", "demo"})
+
+
+def setting(
+    default: Any,
+    help: str,
+    scripts: frozenset[str] = ALL,
+    minimum: float | None = None,
+    secret: bool = False,
+) -> Any:
+    meta = {"help": help, "scripts": scripts, "minimum": minimum, "secret": secret}
+    return field(default=default, metadata=meta, repr=not secret)
+
+
+TRAINING = frozenset({"initialize", "trainer", "demo"})
+SERVING = frozenset({"predictor", "demo"})
+TRAINER = frozenset({"trainer", "demo"})
+SAMPLE = frozenset({"sample_app", "demo"})
+DATA = TRAINING | SAMPLE
+
+
+@dataclass(frozen=True)
+class Settings:
+    bootstrap_servers: str = setting(
+        "localhost:9092", "Kafka bootstrap servers (also read from KAFKA_BOOTSTRAP_SERVERS)"
+    )
+    home: Path = setting(
+        Path(".pipeline"), "folder for local state: MLflow store, artifacts, broker"
+    )
+    tracking_uri: str = setting(
+        "", "MLflow tracking URI; empty means an embedded sqlite store under --home"
+    )
+    experiment: str = setting("adult-income", "MLflow experiment that holds every training run")
+    model_name: str = setting("adult-income", "registered model name the Predictor serves")
+    data_dir: Path = setting(Path("data/adult"), "folder of adult.data/adult.test", DATA)
+    allow_download: bool = setting(True, "download missing Adult files from UCI", DATA)
+    tuning_evals: int = setting(30, "Hyperopt trials for the first model", TRAINING, minimum=1)
+    retrain_evals: int = setting(6, "Hyperopt trials for each retrain", TRAINING, minimum=1)
+    retrain_folds: int = setting(3, "cross-validation folds while retraining", TRAINING, minimum=2)
+    cv_folds: int = setting(5, "cross-validation folds while tuning", TRAINING, minimum=2)
+    seed: int = setting(42, "seed for tuning and any sampling", ALL)
+    threads: int = setting(2, "LightGBM threads while training", TRAINING, minimum=1)
+    input_topic: str = setting(topics.INPUT_TOPIC, "topic of incoming events")
+    predictions_topic: str = setting(topics.PREDICTIONS_TOPIC, "topic of predictions")
+    dlq_topic: str = setting(topics.DLQ_TOPIC, "dead-letter topic for invalid events")
+    retrain_topic: str = setting(topics.RETRAIN_TOPIC, "topic of retrain requests and model news")
+    predictor_group: str = setting(topics.PREDICTOR_GROUP, "consumer group of the Predictors")
+    trainer_group: str = setting(topics.TRAINER_GROUP, "consumer group of the Trainer")
+    input_partitions: int = setting(4, "partitions of the input and prediction topics", minimum=1)
+    log_level: str = setting("INFO", "logging level (DEBUG, INFO, WARNING, ERROR)")
+    kafka_security_protocol: str = setting(
+        "PLAINTEXT", "Kafka security protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+    )
+    kafka_sasl_mechanism: str = setting("", "SASL mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)")
+    kafka_sasl_username: str = setting("", "SASL user name")
+    kafka_sasl_password: str = setting("", "SASL password (never logged)", secret=True)
+    kafka_ssl_cafile: str = setting("", "CA file that signs the brokers' certificates")
+    mlflow_username: str = setting("", "user name for an MLflow server with authentication")
+    mlflow_password: str = setting("", "password for the MLflow server (never logged)", secret=True)
+    instance_id: str = setting(
+        "",
+        "stable name of this instance: logs, requests, transactional id and static group "
+        "membership (a restart takes its partitions back at once); empty: host-pid",
+        SERVING,
+    )
+    batch_size: int = setting(500, "most events scored in one micro-batch", SERVING, minimum=1)
+    batch_wait_ms: int = setting(
+        20, "longest wait for a micro-batch to fill at low load", SERVING, minimum=0
+    )
+    max_event_bytes: int = setting(
+        64 * 1024, "largest event accepted; larger ones go to the DLQ", SERVING, minimum=256
+    )
+    retrain_every: int = setting(
+        5000,
+        "labelled events scored by one instance between retrain requests (0: never)",
+        SERVING,
+        minimum=0,
+    )
+    exactly_once: bool = setting(
+        False, "transactional outputs and offsets (readers use read_committed)", SERVING
+    )
+    promote_tolerance: float = setting(
+        0.002, "promote a retrained model if its AUC >= champion AUC minus this", TRAINER, minimum=0
+    )
+    retry_backoff_s: float = setting(
+        5.0,
+        "first wait before retrying a failed training (doubles, at most 5 min)",
+        TRAINER,
+        minimum=0,
+    )
+    rate: float = setting(
+        0.0, "events per second to send (0: as fast as possible)", SAMPLE, minimum=0
+    )
+    events: int = setting(0, "events to send (0: all of adult.test)", SAMPLE, minimum=0)
+    bad_every: int = setting(
+        0, "send a malformed event every N events (0: never)", SAMPLE, minimum=0
+    )
+    drain_timeout_s: float = setting(
+        60.0, "how long to wait for the last predictions after sending", SAMPLE, minimum=0
+    )
+
+    @property
+    def instance_name(self) -> str:
+        return self.instance_id or f"{socket.gethostname()}-{os.getpid()}"
+
+    @property
+    def mlflow_uri(self) -> str:
+        if self.tracking_uri:
+            return self.tracking_uri
+        return f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def artifact_root(self) -> Path:
+        return (self.home / "mlartifacts").resolve()
+
+    def topic_specs(self) -> list[topics.TopicSpec]:
+        return topics.topic_specs(
+            self.input_topic,
+            self.predictions_topic,
+            self.dlq_topic,
+            self.retrain_topic,
+            self.input_partitions,
+        )
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _convert(raw: str, kind: Any, name: str) -> Any:
+    try:
+        if kind in (bool, "bool"):
+            lowered = raw.strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(f"{raw!r} is not a boolean")
+        if kind in (int, "int"):
+            return int(raw)
+        if kind in (float, "float"):
+            return float(raw)
+        if kind in (Path, "Path"):
+            return Path(raw)
+        return raw
+    except ValueError as exc:
+        raise ConfigError(f"setting {name}: {exc}") from exc
+
+
+def build_parser(script: str, description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=script,
+        description=description,
+        epilog=f"Every flag can also be set as {ENV_PREFIX}<FLAG_NAME> in the environment.",
+    )
+    for spec in dataclasses.fields(Settings):
+        if script not in spec.metadata["scripts"]:
+            continue
+        env = ENV_PREFIX + spec.name.upper()
+        help_text = f"{spec.metadata['help']} [env {env}; default {spec.default}]"
+        if spec.type in (bool, "bool"):
+            parser.add_argument(
+                _flag(spec.name),
+                dest=spec.name,
+                default=None,
+                action=argparse.BooleanOptionalAction,
+                help=help_text,
+            )
+        else:
+            parser.add_argument(_flag(spec.name), dest=spec.name, default=None, help=help_text)
+    return parser
+
+
+def settings_from(
+    parsed: argparse.Namespace, env: Mapping[str, str] | None = None, **overrides: Any
+) -> Settings:
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for spec in dataclasses.fields(Settings):
+        raw = getattr(parsed, spec.name, None)
+        if raw is None:
+            raw = env.get(ENV_PREFIX + spec.name.upper())
+        if raw is None and spec.name == "bootstrap_servers":
+            raw = env.get("KAFKA_BOOTSTRAP_SERVERS")
+        if raw is None:
+            continue
+        value = raw if isinstance(raw, bool) else _convert(str(raw), spec.type, spec.name)
+        minimum = spec.metadata["minimum"]
+        if minimum is not None and value < minimum:
+            raise ConfigError(f"setting {spec.name}={value} must be at least {minimum}")
+        if spec.name == "kafka_security_protocol" and value not in SECURITY_PROTOCOLS:
+            raise ConfigError(f"setting {spec.name}={value!r} is not one of {SECURITY_PROTOCOLS}")
+        values[spec.name] = value
+    values.update(overrides)
+    return Settings(**values)
+
+
+def settings_to_argv(settings: Settings, script: str) -> list[str]:
+    """The flags that hand these settings to another script: how the demo starts its processes."""
+    argv: list[str] = []
+    for spec in dataclasses.fields(Settings):
+        if script not in spec.metadata["scripts"]:
+            continue
+        value = getattr(settings, spec.name)
+        if spec.metadata["secret"]:
+            continue  # a command line is visible to every user of the machine: see secret_env
+        if spec.type in (bool, "bool"):
+            argv.append(_flag(spec.name) if value else "--no-" + spec.name.replace("_", "-"))
+        else:
+            argv += [_flag(spec.name), str(value)]
+    return argv
+
+
+def secret_env(settings: Settings) -> dict[str, str]:
+    """Secrets travel to child processes in their environment, never on their command line."""
+    return {
+        ENV_PREFIX + spec.name.upper(): getattr(settings, spec.name)
+        for spec in dataclasses.fields(Settings)
+        if spec.metadata["secret"] and getattr(settings, spec.name)
+    }
+
+
+def parse_settings(
+    script: str,
+    description: str,
+    argv: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    parser = build_parser(script, description)
+    return settings_from(parser.parse_args(argv), env)

@@ -1,0 +1,59 @@
+"""Preprocessing and booster as one object, so the two can never get out of step."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+
+from pipeline.core.features import Columns, FeatureBuilder
+from pipeline.errors import ModelError
+
+BOOSTER_FILE = "booster.txt"
+FEATURES_FILE = "features.json"
+
+
+@dataclass
+class ScoringModel:
+    features: FeatureBuilder
+    booster: lgb.Booster
+    threshold: float = 0.5
+
+    def predict_proba(self, columns: Columns) -> np.ndarray:
+        """Probability of `>50K` for each row of a batch: one predict call per batch."""
+        matrix = self.features.transform(columns)
+        if matrix.shape[0] == 0:
+            return np.empty(0, dtype=np.float64)
+        return np.asarray(self.booster.predict(matrix, num_threads=1), dtype=np.float64)
+
+    def save(self, directory: Path) -> dict[str, Path]:
+        """Plain text files (LightGBM's model text, JSON): nothing to unpickle on load."""
+        directory.mkdir(parents=True, exist_ok=True)
+        booster_path = directory / BOOSTER_FILE
+        features_path = directory / FEATURES_FILE
+        self.booster.save_model(str(booster_path))
+        payload = {"features": self.features.to_dict(), "threshold": self.threshold}
+        features_path.write_text(json.dumps(payload))
+        return {"booster": booster_path, "features": features_path}
+
+    @classmethod
+    def load(cls, booster_path: Path, features_path: Path) -> ScoringModel:
+        try:
+            payload = json.loads(Path(features_path).read_text())
+            features = FeatureBuilder.from_dict(payload["features"])
+            booster = lgb.Booster(model_file=str(booster_path))
+        except (OSError, ValueError, KeyError, TypeError, lgb.basic.LightGBMError) as exc:
+            raise ModelError(
+                f"cannot load model files {booster_path}, {features_path}: {exc}"
+            ) from exc
+        if booster.feature_name() != features.feature_names:
+            raise ModelError(
+                f"booster features {booster.feature_name()} do not match the preprocessing "
+                f"{features.feature_names}"
+            )
+        return cls(
+            features=features, booster=booster, threshold=float(payload.get("threshold", 0.5))
+        )

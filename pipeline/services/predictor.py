@@ -1,0 +1,284 @@
+"""The Predictor loop: poll a micro-batch, score it, publish, then commit its offsets.
+
+At-least-once (default): outputs are flushed and acknowledged by the broker before the input
+offsets are committed, so a crash can repeat a batch but never lose one. Exactly-once: outputs
+and input offsets go in one Kafka transaction; readers use read_committed.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from pipeline.config.settings import Settings
+from pipeline.core.batching import BatchResult, InputRecord, Output, ServingModel, score_batch
+from pipeline.core.messages import RetrainRequest, to_json
+from pipeline.errors import BrokerError, ModelError
+from pipeline.kafka_io.clients import (
+    finish_stalled_rebalance,
+    group_membership,
+    make_consumer,
+    make_producer,
+    require_topic,
+)
+from pipeline.registry import tracking
+from pipeline.services.hot_swap import ModelSlot, ModelWatcher, announcement_reader
+
+log = logging.getLogger(__name__)
+
+
+class PartitionTracker(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Logs every rebalance and keeps the current assignment for status and tests."""
+
+    def __init__(self) -> None:
+        self.partitions: frozenset[int] = frozenset()
+
+    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.partitions = frozenset()
+        if revoked:
+            log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.partitions = frozenset(tp.partition for tp in assigned)
+        log.info("partitions assigned: %s", sorted(self.partitions))
+
+
+@dataclass
+class Counters:
+    batches: int = 0
+    scored: int = 0
+    dead_letters: int = 0
+    retrain_requests: int = 0
+    labelled_since_request: int = 0
+
+
+FETCH_MAX_WAIT_MS = 200
+# A model load in progress may take a few seconds; a Predictor that stops waits for it rather
+# than leave a thread importing model code behind it.
+WATCHER_JOIN_S = 30.0
+
+
+def _log_failed_commit(offsets: object, response: object) -> None:
+    """A failed asynchronous commit is covered by the next one; only worth a warning."""
+    if isinstance(response, Exception):
+        log.warning("offset commit failed (the next one covers it): %s", response)
+
+
+def champion_version(settings: Settings) -> int:
+    version = tracking.champion_version(settings)
+    if version is None:
+        raise ModelError(
+            f"no version of {settings.model_name} has the alias @champion; run initialize.py first"
+        )
+    return version
+
+
+def load_version(settings: Settings, version: int) -> ServingModel:
+    model = tracking.load_scoring_model(tracking.model_uri(settings.model_name, version))
+    return ServingModel(model, settings.model_name, version)
+
+
+def load_champion(settings: Settings) -> ServingModel:
+    return load_version(settings, champion_version(settings))
+
+
+class Predictor:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.counters = Counters()
+        self.slot: ModelSlot | None = None
+        self.watcher: ModelWatcher | None = None
+        self.assignment = PartitionTracker()
+        self._uncommitted: dict[TopicPartition, OffsetAndMetadata] = {}
+
+    def run(self, stop: threading.Event, ready: threading.Event | None = None) -> None:
+        settings = self.settings
+        tracking.connect(settings)
+        version = champion_version(settings)  # registry problems surface before any Kafka I/O
+        reader = announcement_reader(
+            lambda: make_consumer(settings, "predictor-watch"), settings.retrain_topic
+        )
+        try:
+            self.slot = ModelSlot(load_version(settings, version))
+        except Exception:
+            reader.close()
+            raise
+        log.info("serving %s version %d", settings.model_name, self.slot.current.version)
+        self.watcher = ModelWatcher(reader, self.slot, settings.model_name)
+        self.watcher.start()
+        consumer = make_consumer(
+            settings,
+            "predictor",
+            **group_membership(settings, settings.predictor_group),
+            max_poll_records=settings.batch_size,
+            isolation_level="read_committed",
+            # The broker answers a fetch as soon as one record is there, so a long wait adds no
+            # latency; it only spares an idle Predictor hundreds of empty fetches a second.
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        )
+        producer = self._producer()
+        try:
+            require_topic(consumer, settings.input_topic)
+            consumer.subscribe([settings.input_topic], listener=self.assignment)
+            if ready is not None:
+                ready.set()
+            # Imports, the model and the clients are hundreds of thousands of objects that live as
+            # long as the process; left to the collector, each full pass rescans them all and
+            # stalls the loop (README, Performance: the figures before and after).
+            gc.freeze()
+            self._loop(consumer, producer, stop)
+        finally:
+            self.watcher.stop()
+            self._close(consumer, producer)
+            self.watcher.finish(WATCHER_JOIN_S)
+
+    def _producer(self) -> KafkaProducer:
+        if not self.settings.exactly_once:
+            return make_producer(self.settings, "predictor")
+        transactional_id = f"{self.settings.predictor_group}-{self.settings.instance_name}"
+        producer = make_producer(self.settings, "predictor", transactional_id=transactional_id)
+        producer.init_transactions()  # fences a previous incarnation and aborts its open work
+        return producer
+
+    def _loop(
+        self, consumer: KafkaConsumer, producer: KafkaProducer, stop: threading.Event
+    ) -> None:
+        assert self.slot is not None
+        while not stop.is_set():
+            polled = consumer.poll(
+                timeout_ms=self.settings.batch_wait_ms or 1, max_records=self.settings.batch_size
+            )
+            finish_stalled_rebalance(consumer)
+            self.slot.swap_if_pending()
+            if not polled:
+                continue
+            records = [record for batch in polled.values() for record in batch]
+            result = score_batch(
+                records,
+                self.slot.current,
+                self.settings.max_event_bytes,
+                self.settings.instance_name,
+            )
+            offsets = next_offsets(records)
+            retrain = self._retrain_request(consumer, result)
+            try:
+                if self.settings.exactly_once:
+                    self._publish_transaction(producer, consumer, result, retrain, offsets)
+                else:
+                    self._publish_then_commit(producer, consumer, result, retrain, offsets)
+            except KafkaError as exc:
+                raise BrokerError(
+                    f"publishing a batch failed; its offsets stay uncommitted: {exc}"
+                ) from exc
+            self._count(result, retrain)
+
+    def _retrain_request(self, consumer: KafkaConsumer, result: BatchResult) -> Output | None:
+        every = self.settings.retrain_every
+        self.counters.labelled_since_request += result.labelled
+        if every == 0 or self.counters.labelled_since_request < every:
+            return None
+        positions = {str(tp.partition): consumer.position(tp) for tp in consumer.assignment()}
+        request = RetrainRequest(
+            self.settings.instance_name,
+            self.settings.input_topic,
+            positions,
+            self.counters.labelled_since_request,
+        )
+        self.counters.labelled_since_request = 0
+        return Output(self.settings.instance_name.encode(), to_json(request))
+
+    def _send_all(
+        self, producer: KafkaProducer, result: BatchResult, retrain: Output | None
+    ) -> list:
+        s = self.settings
+        futures = [
+            producer.send(s.predictions_topic, value=o.value, key=o.key) for o in result.predictions
+        ]
+        futures += [
+            producer.send(s.dlq_topic, value=o.value, key=o.key, headers=o.headers)
+            for o in result.dead_letters
+        ]
+        if retrain is not None:
+            futures.append(producer.send(s.retrain_topic, value=retrain.value, key=retrain.key))
+        return futures
+
+    def _publish_then_commit(
+        self,
+        producer: KafkaProducer,
+        consumer: KafkaConsumer,
+        result: BatchResult,
+        retrain: Output | None,
+        offsets: dict[TopicPartition, OffsetAndMetadata],
+    ) -> None:
+        futures = self._send_all(producer, result, retrain)
+        producer.flush()
+        for future in futures:
+            future.get(timeout=0)  # raises the send's error, if any
+        # Asynchronous: it is sent after the acknowledgements above, so the order that makes
+        # this at-least-once holds, and the loop does not wait a round trip per batch.
+        consumer.commit_async(offsets, callback=_log_failed_commit)
+        self._uncommitted.update(offsets)
+
+    def _publish_transaction(
+        self,
+        producer: KafkaProducer,
+        consumer: KafkaConsumer,
+        result: BatchResult,
+        retrain: Output | None,
+        offsets: dict[TopicPartition, OffsetAndMetadata],
+    ) -> None:
+        producer.begin_transaction()
+        try:
+            self._send_all(producer, result, retrain)
+            producer.send_offsets_to_transaction(offsets, consumer.group_metadata())
+            producer.commit_transaction()
+        except KafkaError:
+            producer.abort_transaction()
+            raise
+
+    def _count(self, result: BatchResult, retrain: Output | None) -> None:
+        c = self.counters
+        c.batches += 1
+        c.scored += len(result.predictions)
+        c.dead_letters += len(result.dead_letters)
+        if retrain is not None:
+            c.retrain_requests += 1
+            log.info("requested a retrain after %d labelled events", self.settings.retrain_every)
+        if result.dead_letters:
+            log.debug("%d event(s) sent to the DLQ", len(result.dead_letters))
+
+    def _close(self, consumer: KafkaConsumer, producer: KafkaProducer) -> None:
+        started = time.monotonic()
+        try:
+            producer.flush(timeout=10)
+            producer.close(timeout=10)
+            owned = {tp: o for tp, o in self._uncommitted.items() if tp in consumer.assignment()}
+            if owned:  # the last offsets, synchronously; never for partitions handed away
+                consumer.commit(owned)
+        finally:
+            consumer.close(autocommit=False)
+        log.info(
+            "closed after %d batches: %d scored, %d to the DLQ, %d retrain requests (%.1fs)",
+            self.counters.batches,
+            self.counters.scored,
+            self.counters.dead_letters,
+            self.counters.retrain_requests,
+            time.monotonic() - started,
+        )
+
+
+def next_offsets(records: Sequence[InputRecord]) -> dict[TopicPartition, OffsetAndMetadata]:
+    """The offset to commit per partition is the one after the last record processed."""
+    last: dict[TopicPartition, int] = {}
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        last[tp] = max(last.get(tp, -1), record.offset)
+    return {tp: OffsetAndMetadata(offset + 1, "", -1) for tp, offset in last.items()}

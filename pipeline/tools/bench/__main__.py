@@ -1,0 +1,220 @@
+"""`python -m pipeline.tools.bench [--quick]`: every workload in one run on one real broker.
+
+Writes bench.json, bench.md and bench.png under --out; the last line printed is a JSON object
+with the headline figures and the ratios, all measured in this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from pipeline.config.logs import setup_logging
+from pipeline.config.settings import Settings, secret_env, settings_to_argv
+from pipeline.core.data import load_adult
+from pipeline.kafka_io.broker import broker_for
+from pipeline.registry import tracking
+from pipeline.tools.bench import live, report, workloads
+from pipeline.tools.sample_stream import event_rows
+from pipeline.tools.sandbox import register_copy, sandbox_champion
+
+log = logging.getLogger("bench")
+BENCH_SUFFIX = "-bench"
+
+FULL = {
+    "events": 200_000,
+    "naive_events": 2_000,
+    "loads": [500, 1000, 2000, 10_000],
+    "load_seconds": 10.0,
+    "swap_rate": 1000,
+    "swap_seconds": 20.0,
+    "retrain": True,
+    "rounds": 2,
+    "two_instances": True,
+}
+QUICK = {
+    "events": 30_000,
+    "naive_events": 300,
+    "loads": [1000],
+    "load_seconds": 4.0,
+    "swap_rate": 1000,
+    "swap_seconds": 8.0,
+    "retrain": False,
+    "rounds": 1,
+    "two_instances": False,  # keeps the quick run within a minute
+}
+
+
+@contextlib.contextmanager
+def trainer_process(settings: Settings, logs: Path) -> Iterator[None]:
+    argv = [sys.executable, "trainer.py", *settings_to_argv(settings, "trainer")]
+    with (logs / "trainer.log").open("wb") as out:
+        process = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=workloads.ROOT,
+            env={**os.environ, **secret_env(settings)},
+        )
+    try:
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=120)
+
+
+def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
+    data = load_adult(settings.data_dir, allow_download=settings.allow_download)
+    rows = event_rows(data.test)
+    logs = out / "logs"
+    sandbox_champion(settings, data, BENCH_SUFFIX)
+    # The harness measures with the same client; like the Predictor, it keeps its long-lived
+    # objects (data, MLflow, imports) out of the collector's full passes.
+    gc.freeze()
+    # The ceiling and the single Predictor alternate on fresh topics and the best of each
+    # counts: one round of either moves by 20% or more on 2 cores shared with the broker.
+    ceilings, singles = [], []
+    for round_ in range(1, plan["rounds"] + 1):
+        one = workloads.scenario_settings(settings, "one", 4)
+        workloads.preload(one, rows, plan["events"])
+        log.info(
+            "a) ceiling over %d events (round %d of %d)", plan["events"], round_, plan["rounds"]
+        )
+        ceilings.append(workloads.ceiling(one, plan["events"], one.batch_size))
+        log.info("b) one Predictor over the same %d events", plan["events"])
+        singles.append(
+            workloads.predictor_throughput(
+                replace(one, predictor_group=one.predictor_group + "-p"),
+                rows,
+                plan["events"],
+                1,
+                logs,
+            )
+        )
+    ceiling = max(ceilings)
+    single = max(singles, key=lambda r: r["eps"])
+    double = {"eps": float("nan"), "rss_mb": 0.0}
+    if plan["two_instances"]:
+        two = workloads.scenario_settings(settings, "two", 4)
+        log.info("b) two Predictors over %d events", plan["events"])
+        double = workloads.predictor_throughput(two, rows, plan["events"], 2, logs)
+    naive_settings = workloads.scenario_settings(settings, "naive", 1)
+    workloads.preload(naive_settings, rows, plan["naive_events"])
+    log.info("c) the naive loop over %d events", plan["naive_events"])
+    naive = workloads.naive(
+        naive_settings, plan["naive_events"], tracking.champion_uri(settings.model_name)
+    )
+    log.info("d) latency at %s events/s", plan["loads"])
+    latency = live.latency_at_loads(
+        workloads.scenario_settings(settings, "lat", 4),
+        rows,
+        plan["loads"],
+        plan["load_seconds"],
+        logs,
+    )
+    log.info("e) hot-swap at %d events/s", plan["swap_rate"])
+    swap = live.swap_under_load(
+        workloads.scenario_settings(settings, "swap", 4),
+        rows,
+        plan["swap_rate"],
+        plan["swap_seconds"],
+        register_copy(settings, data, run_name="bench-swap-copy"),
+        logs,
+    )
+    results: dict[str, Any] = {
+        "events": plan["events"],
+        "partitions": 4,
+        "ceiling_eps": ceiling,
+        "ceiling_rounds_eps": ceilings,
+        "throughput_rounds_eps": [r["eps"] for r in singles],
+        "throughput_eps": single["eps"],
+        "throughput_2_eps": double["eps"],
+        "naive_eps": naive,
+        "rss_mb": max(single["rss_mb"], double["rss_mb"]),
+        "latency": latency,
+        "swap": swap,
+    }
+    if plan["retrain"]:
+        log.info("f) retrain turnaround")
+        # The gate is opened: this measures the turnaround, not whether the model improved.
+        retrain = replace(
+            workloads.scenario_settings(settings, "retrain", 4), promote_tolerance=1.0
+        )
+        results["retrain"] = live.retrain_turnaround(
+            retrain, rows, logs, lambda: trainer_process(retrain, logs)
+        )
+    return results
+
+
+def headline(results: dict[str, Any]) -> dict[str, Any]:
+    at_1000 = results["latency"].get(1000) or next(iter(results["latency"].values()))
+    return {
+        "throughput_eps": round(results["throughput_eps"], 1),
+        "ceiling_eps": round(results["ceiling_eps"], 1),
+        "ratio_vs_ceiling": round(results["throughput_eps"] / results["ceiling_eps"], 3),
+        "naive_eps": round(results["naive_eps"], 2),
+        "speedup_vs_naive": round(results["throughput_eps"] / results["naive_eps"], 1),
+        "p99_ms_at_1000": round(at_1000["p99_ms"], 2),
+        "swap_p99_ratio": round(results["swap"]["swap_p99_ratio"], 3),
+        "swap_lost": int(results["swap"]["lost"]),
+        "swap_duplicated": int(results["swap"]["duplicated"]),
+        "rss_mb": round(results["rss_mb"], 1),
+    }
+
+
+def targets(h: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    return [
+        (
+            "throughput >= 0.8 x ceiling",
+            f"{h['ratio_vs_ceiling']:.2f} x",
+            h["ratio_vs_ceiling"] >= 0.8,
+        ),
+        (">= 100 x the naive loop", f"{h['speedup_vs_naive']:.0f} x", h["speedup_vs_naive"] >= 100),
+        (
+            "p99 <= 10 ms at 1,000 events/s",
+            f"{h['p99_ms_at_1000']:.1f} ms",
+            h["p99_ms_at_1000"] <= 10,
+        ),
+        ("swap p99 <= 2 x steady p99", f"{h['swap_p99_ratio']:.2f} x", h["swap_p99_ratio"] <= 2),
+        (
+            "0 lost, 0 duplicated across the swap",
+            f"{h['swap_lost']} / {h['swap_duplicated']}",
+            h["swap_lost"] == 0 and h["swap_duplicated"] == 0,
+        ),
+        ("Predictor peak RSS <= 500 MB", f"{h['rss_mb']:.0f} MB", h["rss_mb"] <= 500),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.tools.bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small counts, about a minute")
+    parser.add_argument("--out", type=Path, default=Path(".pipeline/bench"))
+    args = parser.parse_args(argv)
+    setup_logging("INFO")
+    # retrain_every=0: the load streams must not trigger retrains of their own.
+    base = replace(Settings(), batch_wait_ms=5, log_level="WARNING", retrain_every=0)
+    base = replace(base, model_name=base.model_name + BENCH_SUFFIX)
+
+    if os.environ.get("PIPELINE_DATA_DIR"):
+        base = replace(base, data_dir=Path(os.environ["PIPELINE_DATA_DIR"]))
+    with broker_for(base) as settings:
+        results = run(settings, QUICK if args.quick else FULL, args.out)
+    h = headline(results)
+    print(report.write(results, targets(h), args.out))
+    print(f"written: {args.out}/bench.json, bench.md, bench.png")
+    print(json.dumps(h))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""Latency under fixed offered loads, a hot-swap under load, and retrain turnaround."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from kafka import KafkaConsumer, TopicPartition
+
+from pipeline.config.settings import Settings
+from pipeline.core.messages import ModelReady, RetrainRequest, to_json
+from pipeline.core.stream_stats import StreamStats
+from pipeline.kafka_io.admin import wait_for_members
+from pipeline.kafka_io.clients import kafka_security, make_producer
+from pipeline.registry import tracking
+from pipeline.tools.bench.workloads import predictors
+from pipeline.tools.sample_stream import SampleApp
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {
+            "p50_ms": float("nan"),
+            "p95_ms": float("nan"),
+            "p99_ms": float("nan"),
+            "max_ms": float("nan"),
+        }
+    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+    return {
+        "p50_ms": float(p50),
+        "p95_ms": float(p95),
+        "p99_ms": float(p99),
+        "max_ms": float(max(values)),
+    }
+
+
+def run_stream(
+    settings: Settings,
+    rows: list[dict[str, Any]],
+    rate: float,
+    seconds: float,
+    during: Any = None,
+    stop: threading.Event | None = None,
+) -> StreamStats:
+    """SampleApp at a fixed rate; `during(app)` runs alongside it (the swap, for instance)."""
+    live = replace(settings, rate=rate, events=int(rate * seconds), bad_every=0, drain_timeout_s=30)
+    app = SampleApp(live, rows, progress=lambda _: None)
+    helper = threading.Thread(target=during, args=(app,), daemon=True) if during else None
+    if helper:
+        helper.start()
+    app.run(stop or threading.Event())
+    if helper:
+        helper.join(timeout=60)
+    return app.stats
+
+
+@contextmanager
+def one_predictor_serving(
+    settings: Settings, rows: list[dict[str, Any]], logs: Path
+) -> Iterator[None]:
+    """A Predictor past its start: in a stable group, with a first stream already answered.
+
+    A fresh group rebalances a few times in its first seconds; measured from its start, the
+    latency would be the group's formation, not the pipeline's.
+    """
+    with predictors(settings, 1, logs) as processes:
+        wait_for_members(
+            settings.bootstrap_servers,
+            settings.predictor_group,
+            1,
+            lambda: [p for p in processes if p.poll() is not None],
+            security=kafka_security(settings),
+        )
+        run_stream(settings, rows, rate=500, seconds=2)
+        yield
+
+
+def latency_at_loads(
+    settings: Settings, rows: list[dict[str, Any]], loads: list[int], seconds: float, logs: Path
+) -> dict[int, dict[str, Any]]:
+    results = {}
+    with one_predictor_serving(settings, rows, logs):
+        for rate in loads:
+            stats = run_stream(settings, rows, rate, seconds)
+            achieved = len(stats.predictions) / max(seconds, 1e-9)
+            to_scored = percentiles(stats.to_scored_ms)
+            results[rate] = {
+                **percentiles(stats.latencies_ms),
+                # the p99 of each half: where the tail comes from (the halves' sum is not the p99)
+                "to_scored_p99_ms": to_scored["p99_ms"],
+                "to_scored_p50_ms": to_scored["p50_ms"],
+                "offered_eps": rate,
+                "scored_eps": round(achieved, 1),
+                "missing": stats.missing,
+                "latencies_ms": stats.latencies_ms,
+            }
+    return results
+
+
+def swap_under_load(
+    settings: Settings,
+    rows: list[dict[str, Any]],
+    rate: int,
+    seconds: float,
+    new_version: int,
+    logs: Path,
+) -> dict[str, Any]:
+    """Announce a new version mid-stream; compare the seconds around it with steady state."""
+    marks: dict[str, float] = {}
+
+    def announce(app: SampleApp) -> None:
+        time.sleep(seconds / 2)
+        producer = make_producer(settings, "bench-swap")
+        message = ModelReady(
+            model_name=settings.model_name,
+            version=new_version,
+            uri=tracking.model_uri(settings.model_name, new_version),
+            metrics={},
+            champion_metrics={},
+            promoted=True,
+            requests=0,
+            end_offsets={},
+        )
+        marks["announced"] = time.monotonic()
+        producer.send(settings.retrain_topic, value=to_json(message)).get(timeout=10)
+        producer.close()
+
+    with one_predictor_serving(settings, rows, logs):
+        stats = run_stream(settings, rows, rate, seconds, during=announce)
+    announced = marks["announced"]
+    first_new = min((at for at, _, v in stats.timeline if v == new_version), default=float("nan"))
+    around = [lat for at, lat, _ in stats.timeline if announced - 1.0 <= at <= first_new + 2.0]
+    steady = [lat for at, lat, _ in stats.timeline if at < announced - 1.0]
+    steady_p99 = percentiles(steady)["p99_ms"]
+    swap_p99 = percentiles(around)["p99_ms"]
+    return {
+        "swap_seconds": first_new - announced,
+        "steady_p99_ms": steady_p99,
+        "swap_window_p99_ms": swap_p99,
+        "swap_p99_ratio": swap_p99 / steady_p99 if steady_p99 else float("nan"),
+        "lost": stats.missing,
+        "duplicated": stats.duplicates,
+        "timeline": [(at - stats.started, lat, v) for at, lat, v in stats.timeline],
+        "announced_at_s": announced - stats.started,
+    }
+
+
+def retrain_turnaround(
+    settings: Settings, rows: list[dict[str, Any]], logs: Path, trainer_start: Any
+) -> dict[str, float]:
+    """Request -> model_ready -> first prediction stamped with the new version, under load."""
+    news = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    partition = TopicPartition(settings.retrain_topic, 0)
+    news.assign([partition])
+    news.seek_to_end(partition)
+    news.position(partition)
+    marks: dict[str, float] = {}
+    done = threading.Event()
+
+    def request_and_wait(app: SampleApp) -> None:
+        time.sleep(2)
+        producer = make_producer(settings, "bench-retrain")
+        marks["requested"] = time.monotonic()
+        request = RetrainRequest("bench", settings.input_topic, {}, 0)
+        producer.send(settings.retrain_topic, value=to_json(request)).get(timeout=10)
+        producer.close()
+        while "version" not in marks and time.monotonic() - marks["requested"] < 300:
+            for records in news.poll(timeout_ms=200).values():
+                for record in records:
+                    if b'"model_ready"' in record.value:
+                        ready = json.loads(record.value)
+                        marks["ready"] = time.monotonic()
+                        marks["version"] = ready["version"] if ready["promoted"] else -1
+        while marks.get("version", -1) != -1 and time.monotonic() - marks["requested"] < 300:
+            new = [at for at, _, v in list(app.stats.timeline) if v == marks.get("version")]
+            if new:
+                marks["first"] = min(new)
+                break
+            time.sleep(0.05)
+        done.set()
+
+    with trainer_start(), one_predictor_serving(settings, rows, logs):
+        run_stream(settings, rows, 100, 600, during=request_and_wait, stop=done)
+    news.close()
+    nan = float("nan")
+    return {
+        "request_to_ready_s": marks.get("ready", nan) - marks.get("requested", nan),
+        "ready_to_first_prediction_s": marks.get("first", nan) - marks.get("ready", nan),
+    }

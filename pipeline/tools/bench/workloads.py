@@ -1,0 +1,252 @@
+"""The measured workloads, each on its own topics of the same real broker.
+
+Every figure is a rate or a latency measured here, in this run; nothing is assumed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from kafka import KafkaConsumer, TopicPartition
+
+from pipeline.config.settings import Settings, secret_env, settings_to_argv
+from pipeline.core.events import encode_event
+from pipeline.core.topics import TopicSpec
+from pipeline.kafka_io.admin import ensure_topics, wait_for_members
+from pipeline.kafka_io.clients import (
+    finish_stalled_rebalance,
+    kafka_security,
+    make_consumer,
+    make_producer,
+)
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def scenario_settings(base: Settings, name: str, partitions: int) -> Settings:
+    tag = f"{name}-{uuid.uuid4().hex[:6]}"
+    settings = replace(
+        base,
+        input_topic=f"bench-in-{tag}",
+        predictions_topic=f"bench-out-{tag}",
+        dlq_topic=f"bench-dlq-{tag}",
+        retrain_topic=f"bench-retrain-{tag}",
+        input_partitions=partitions,
+        predictor_group=f"bench-{tag}",
+        instance_id=tag,
+        trainer_group=f"bench-trainer-{tag}",
+    )
+    ensure_topics(
+        settings.bootstrap_servers, settings.topic_specs(), security=kafka_security(settings)
+    )
+    return settings
+
+
+def preload(settings: Settings, rows: list[dict[str, Any]], count: int) -> None:
+    """Adult rows replayed with fresh request ids, produced as fast as the client allows."""
+    producer = make_producer(settings, "bench-load", linger_ms=20, batch_size=1024 * 1024)
+    for i in range(count):
+        request_id = f"e{i}"
+        producer.send(
+            settings.input_topic,
+            value=encode_event(request_id, rows[i % len(rows)]),
+            key=request_id.encode(),
+        )
+    producer.flush(timeout=120)
+    producer.close()
+
+
+def _before(deadline: float, progress: str) -> None:
+    if time.monotonic() > deadline:
+        raise RuntimeError(f"timed out: {progress}")
+
+
+def ceiling(settings: Settings, count: int, batch_size: int) -> float:
+    """The same client, batching and commit pattern as the Predictor, with no ML in between."""
+    out = f"{settings.predictions_topic}-ceiling"
+    ensure_topics(
+        settings.bootstrap_servers,
+        [TopicSpec(out, settings.input_partitions)],
+        security=kafka_security(settings),
+    )
+    consumer = make_consumer(
+        settings,
+        "bench-ceiling",
+        group_id=f"{settings.predictor_group}-c",
+        max_poll_records=batch_size,
+    )
+    producer = make_producer(settings, "bench-ceiling")
+    consumer.subscribe([settings.input_topic])
+    seen, started = 0, None
+    deadline = time.monotonic() + max(120.0, count / 1000)
+    while seen < count:
+        _before(deadline, f"the ceiling read {seen} of {count} events")
+        polled = consumer.poll(timeout_ms=100, max_records=batch_size)
+        finish_stalled_rebalance(consumer)
+        records = [r for batch in polled.values() for r in batch]
+        if not records:
+            continue
+        started = started or time.perf_counter()
+        for record in records:
+            producer.send(out, value=record.value, key=record.key)
+        producer.flush()
+        consumer.commit_async()  # the Predictor's pattern: acknowledged, then commit async
+        seen += len(records)
+    elapsed = time.perf_counter() - (started or time.perf_counter())
+    consumer.close()
+    producer.close()
+    return seen / elapsed
+
+
+def naive(settings: Settings, count: int, model_uri: str) -> float:
+    """The seed article's loop: one event, a one-row DataFrame, predict, produce, flush."""
+    import mlflow.pyfunc
+
+    model = mlflow.pyfunc.load_model(model_uri)
+    consumer = make_consumer(settings, "bench-naive", group_id=f"{settings.predictor_group}-n")
+    producer = make_producer(settings, "bench-naive")
+    consumer.subscribe([settings.input_topic])
+    seen, started = 0, None
+    deadline = time.monotonic() + max(120.0, count / 10)
+    while seen < count:
+        _before(deadline, f"the naive loop read {seen} of {count} events")
+        polled = consumer.poll(timeout_ms=100, max_records=1)
+        finish_stalled_rebalance(consumer)
+        for records in polled.values():
+            for record in records:
+                started = started or time.perf_counter()
+                message = json.loads(record.value)
+                frame = pd.DataFrame([message["data"]]).drop(columns=["income_bracket"])
+                frame = frame.astype({c: "float64" for c in frame.select_dtypes("number").columns})
+                result = model.predict(frame)
+                value = json.dumps(
+                    {
+                        "request_id": message["request_id"],
+                        "probability": float(result["probability"][0]),
+                    }
+                ).encode()
+                producer.send(settings.predictions_topic, value=value)
+                producer.flush()
+                seen += 1
+    elapsed = time.perf_counter() - (started or time.perf_counter())
+    consumer.close()
+    producer.close()
+    return seen / elapsed
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM: the most resident memory the process has had, which a final snapshot would miss."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@contextmanager
+def predictors(
+    settings: Settings, count: int, logs: Path
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    logs.mkdir(parents=True, exist_ok=True)
+    started = []
+    try:
+        for i in range(count):
+            own = replace(settings, instance_id=f"{settings.instance_id}-{i}")
+            argv = [sys.executable, str(ROOT / "predictor.py"), *settings_to_argv(own, "predictor")]
+            with (logs / f"{own.instance_id}.log").open("wb") as out:
+                started.append(
+                    subprocess.Popen(
+                        argv,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        cwd=ROOT,
+                        env={**os.environ, **secret_env(own), "PIPELINE_LOG_LEVEL": "WARNING"},
+                    )
+                )
+        yield started
+    finally:
+        for process in started:
+            process.terminate()
+        for process in started:
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def read_predictions(settings: Settings, count: int, timeout_s: float) -> list[dict[str, Any]]:
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        isolation_level="read_committed",
+        max_poll_records=20000,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
+    partitions = [
+        TopicPartition(settings.predictions_topic, p) for p in range(settings.input_partitions)
+    ]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    values: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout_s
+    while len(values) < count and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=200).values():
+            values.extend(json.loads(r.value) for r in records)
+    consumer.close()
+    return values
+
+
+def wait_for_records(settings: Settings, topic: str, count: int, timeout_s: float) -> None:
+    """Until the topic holds `count` records, asking for end offsets twice a second."""
+    consumer = make_consumer(settings, "bench-watch")
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+    deadline = time.monotonic() + timeout_s
+    try:
+        while sum(consumer.end_offsets(partitions).values()) < count:
+            if time.monotonic() > deadline:
+                return  # the caller counts what arrived and says how many are missing
+            time.sleep(0.5)
+    finally:
+        consumer.close()
+
+
+def predictor_throughput(
+    settings: Settings, rows: list[dict[str, Any]], count: int, instances: int, logs: Path
+) -> dict[str, float]:
+    """Predictions per second from the first to the last, once every instance holds partitions.
+
+    One instance reads the events the caller loaded beforehand. Several instances first form a stable
+    group (else the first one drains the topic before the others join), then the events are
+    produced while they run, so that figure also carries the producer's share of the CPU.
+    """
+    with predictors(settings, instances, logs) as processes:
+        wait_for_members(
+            settings.bootstrap_servers,
+            settings.predictor_group,
+            instances,
+            lambda: [p for p in processes if p.poll() is not None],
+            security=kafka_security(settings),
+        )
+        if instances > 1:
+            preload(settings, rows, count)
+        # Read only once all are written: a reader running alongside would take CPU the
+        # Predictor needs, and the ceiling ran with no reader either.
+        wait_for_records(settings, settings.predictions_topic, count, max(120.0, count / 2000))
+        rss = max(peak_rss_mb(p.pid) for p in processes)
+    predictions = read_predictions(settings, count, timeout_s=120.0)
+    if len(predictions) < count:
+        raise RuntimeError(f"only {len(predictions)} of {count} predictions arrived; see {logs}")
+    stamps = [p["scored_at_ms"] for p in predictions]
+    span_s = max((max(stamps) - min(stamps)) / 1000.0, 1e-3)
+    return {"eps": count / span_s, "rss_mb": rss, "events": float(count)}

@@ -1,0 +1,274 @@
+"""What every fault scenario needs: pipeline processes to kill, a stream, and a ledger of outcomes.
+
+The ledger counts only what Kafka acknowledged to the stream's producer: an event the broker
+never took is the upstream's problem, an acknowledged one without a prediction is a loss.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+
+from pipeline.config.settings import Settings, secret_env, settings_to_argv
+from pipeline.core.events import encode_event
+from pipeline.kafka_io.admin import ensure_topics
+from pipeline.kafka_io.clients import kafka_security, make_producer
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclass
+class FaultResult:
+    fault: str
+    injections: int
+    events: int
+    lost: int
+    duplicated: int
+    dlq: int
+    recovered_s: float  # the slowest return to scoring after an injection ended
+    crashes: int  # pipeline processes that died without being killed
+    exactly_once: bool = False
+    checks: dict[str, bool] = field(default_factory=dict)  # scenario-specific outcomes
+
+    @property
+    def passed(self) -> bool:
+        duplicates_ok = self.duplicated == 0 or not self.exactly_once
+        return self.lost == 0 and self.crashes == 0 and duplicates_ok and all(self.checks.values())
+
+
+def isolated(base: Settings, name: str, partitions: int = 2) -> Settings:
+    """Topics and groups of one scenario, so scenarios never read each other's messages."""
+    tag = f"{name}-{uuid.uuid4().hex[:6]}"
+    settings = Settings(
+        **{
+            **base.__dict__,
+            "input_topic": f"chaos-in-{tag}",
+            "predictions_topic": f"chaos-out-{tag}",
+            "dlq_topic": f"chaos-dlq-{tag}",
+            "retrain_topic": f"chaos-retrain-{tag}",
+            "input_partitions": partitions,
+            "predictor_group": f"chaos-{tag}",
+            "trainer_group": f"chaos-trainer-{tag}",
+            "instance_id": tag,
+        }
+    )
+    ensure_topics(
+        settings.bootstrap_servers, settings.topic_specs(), security=kafka_security(settings)
+    )
+    return settings
+
+
+class Script:
+    """One pipeline process (predictor.py or trainer.py) that a scenario starts and kills."""
+
+    def __init__(
+        self, script: str, settings: Settings, logs: Path, env: dict[str, str] | None = None
+    ) -> None:
+        self.script, self.settings, self.logs = script, settings, logs
+        self.env = env or {}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.kills = 0
+        self.crashes = 0
+        self.starts = 0
+
+    def start(self) -> Script:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        argv = [
+            sys.executable,
+            str(ROOT / self.script),
+            *settings_to_argv(self.settings, Path(self.script).stem),
+        ]
+        env = {**os.environ, **secret_env(self.settings), **self.env}
+        with (self.logs / f"{Path(self.script).stem}-{self.settings.instance_id}.log").open(
+            "ab"
+        ) as out:
+            self.process = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env
+            )
+        self.starts += 1
+        return self
+
+    def check(self) -> None:
+        """Counts a process that exited on its own (a crash) and starts it again."""
+        if self.process is not None and self.process.poll() is not None:
+            log.error("%s exited with %s on its own", self.script, self.process.returncode)
+            self.crashes += 1
+            self.start()
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(30)
+        self.kills += 1
+
+    def stop(self) -> int:
+        """SIGTERM, as an operator would; returns the exit code."""
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                return self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                return self.process.wait(10)
+        code = self.process.returncode
+        self.crashes += code != 0
+        return code
+
+
+class Stream:
+    """Events at a steady rate from a thread, until stopped; remembers what Kafka acknowledged."""
+
+    def __init__(self, settings: Settings, rows: list[dict[str, Any]], rate: float) -> None:
+        self.settings, self.rows, self.rate = settings, rows, rate
+        self.acknowledged: list[str] = []
+        self.failed = 0
+        self.sent = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="chaos-stream", daemon=True)
+        self._prefix = uuid.uuid4().hex[:6]
+
+    def __enter__(self) -> Stream:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(180)
+
+    def _run(self) -> None:
+        producer = make_producer(self.settings, "chaos-stream", linger_ms=5)
+        started = time.monotonic()
+        while not self._stop.is_set():
+            delay = started + self.sent / self.rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            request_id = f"{self._prefix}-{self.sent}"
+            future = producer.send(
+                self.settings.input_topic,
+                value=encode_event(request_id, self.rows[self.sent % len(self.rows)]),
+                key=request_id.encode(),
+            )
+            future.add_callback(lambda _, rid=request_id: self.acknowledged.append(rid))
+            future.add_errback(self._failed)
+            self.sent += 1
+        producer.flush(timeout=150)  # the delivery timeout (120 s) decides each send's fate
+        producer.close(timeout=10)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.failed += 1
+        log.warning("the broker did not take an event: %s", exc)
+
+
+class Ledger:
+    """Predictions and dead letters, read from the beginning with read_committed."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.counts: Counter[str] = Counter()
+        self.scored_at_ms: list[int] = []
+        self.versions: set[int] = set()
+        self.dlq = 0
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers,
+            isolation_level="read_committed",
+            enable_auto_commit=False,
+            **kafka_security(settings),
+        )
+        tps = [
+            TopicPartition(topic, p)
+            for topic in (settings.predictions_topic, settings.dlq_topic)
+            for p in sorted(self.consumer.partitions_for_topic(topic) or ())
+        ]
+        self.consumer.assign(tps)
+        self.consumer.seek_to_beginning(*tps)
+
+    def poll(self) -> None:
+        for tp, records in self.consumer.poll(timeout_ms=200, max_records=20000).items():
+            if tp.topic == self.settings.dlq_topic:
+                self.dlq += len(records)
+                continue
+            for record in records:
+                prediction = json.loads(record.value)
+                self.counts[prediction["request_id"]] += 1
+                self.scored_at_ms.append(int(prediction["scored_at_ms"]))
+                self.versions.add(int(prediction["model_version"]))
+
+    def wait_for(self, request_ids: list[str], timeout_s: float, watch: list[Script]) -> None:
+        """Until every id has a prediction; crashed processes are counted and restarted."""
+        deadline = time.monotonic() + timeout_s
+        wanted = set(request_ids)
+        while time.monotonic() < deadline:
+            self.poll()
+            if wanted.issubset(self.counts):
+                return
+            for script in watch:
+                script.check()
+        log.error("%d events still have no prediction", len(wanted - set(self.counts)))
+
+    def await_scored_after(self, wall_s: float, timeout_s: float, watch: list[Script]) -> float:
+        """Seconds from `wall_s` (time.time) to the first prediction scored after it."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.poll()
+            later = [ms / 1000 for ms in self.scored_at_ms if ms / 1000 >= wall_s]
+            if later:
+                return min(later) - wall_s
+            for script in watch:
+                script.check()
+        raise TimeoutError(f"no prediction within {timeout_s:.0f}s of the fault")
+
+    def outcome(self, request_ids: list[str]) -> tuple[int, int]:
+        """(lost, duplicated) over the acknowledged events."""
+        lost = sum(1 for rid in request_ids if rid not in self.counts)
+        duplicated = sum(self.counts[rid] - 1 for rid in request_ids if self.counts[rid] > 1)
+        return lost, duplicated
+
+    def result(
+        self,
+        fault: str,
+        injections: int,
+        acknowledged: list[str],
+        recovered_s: float,
+        scripts: list[Script],
+        **extra: Any,
+    ) -> FaultResult:
+        lost, duplicated = self.outcome(acknowledged)
+        crashes = sum(script.crashes for script in scripts)
+        return FaultResult(
+            fault,
+            injections,
+            len(acknowledged),
+            lost,
+            duplicated,
+            self.dlq,
+            recovered_s,
+            crashes,
+            **extra,
+        )
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def stop_all(scripts: list[Script]) -> bool:
+    """SIGTERM each, as an operator would: True if every one exited 0."""
+    return all([script.stop() == 0 for script in scripts])

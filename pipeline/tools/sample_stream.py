@@ -1,0 +1,165 @@
+"""An upstream service stand-in: sends adult.test rows as events, reads back their predictions."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+from kafka import KafkaConsumer, TopicPartition
+
+from pipeline.config.settings import Settings
+from pipeline.core.events import encode_event
+from pipeline.core.schema import FEATURE_FIELDS, LABEL_FIELD
+from pipeline.core.stream_stats import StreamStats
+from pipeline.kafka_io.clients import make_consumer, make_producer, require_topic
+
+log = logging.getLogger(__name__)
+
+
+def event_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as a producer would send them: ints for whole numbers, null for missing."""
+    rows = []
+    for record in frame[[*FEATURE_FIELDS, LABEL_FIELD]].to_dict(orient="records"):
+        rows.append(
+            {
+                k: (
+                    None
+                    if v is None or v != v
+                    else int(v)
+                    if isinstance(v, float) and v.is_integer()
+                    else v
+                )
+                for k, v in record.items()
+            }
+        )
+    return rows
+
+
+def bad_event(kind: int, request_id: str, row: dict[str, Any], max_bytes: int) -> bytes:
+    """The four kinds of bad input the DLQ must catch, in turn."""
+    if kind == 0:
+        return b"{not json"
+    if kind == 1:
+        return encode_event(request_id, {k: v for k, v in row.items() if k != "age"})
+    if kind == 2:
+        return encode_event(request_id, {**row, "hours_per_week": "forty"})
+    return encode_event(request_id, {**row, "padding": "x" * max_bytes})
+
+
+def _listener(settings: Settings) -> KafkaConsumer:
+    """Assigned (not subscribed) and at the end, so it sees only what this run causes."""
+    consumer = make_consumer(
+        settings, "sample-app", isolation_level="read_committed", max_poll_records=5000
+    )
+    partitions = []
+    for topic in (settings.predictions_topic, settings.dlq_topic):
+        count = require_topic(consumer, topic)
+        partitions += [TopicPartition(topic, p) for p in range(count)]
+    consumer.assign(partitions)
+    consumer.seek_to_end(*partitions)
+    for tp in partitions:
+        consumer.position(tp)
+    return consumer
+
+
+class SampleApp:
+    def __init__(
+        self,
+        settings: Settings,
+        rows: list[dict[str, Any]],
+        progress: Callable[[str], None] = print,
+    ) -> None:
+        self.settings = settings
+        self.rows = rows
+        self.stats = StreamStats()
+        self.progress = progress
+        self._done = threading.Event()
+        self._listening = threading.Event()
+
+    def run(self, stop: threading.Event) -> dict[str, Any]:
+        listener = _listener(self.settings)
+        receiver = threading.Thread(target=self._receive, args=(listener,), daemon=True)
+        receiver.start()
+        producer = make_producer(self.settings, "sample-app", linger_ms=1)
+        try:
+            # Metadata first and the listener polling: else the first events' latency is the
+            # clients' start-up, not the pipeline's.
+            producer.partitions_for(self.settings.input_topic)
+            self._listening.wait(timeout=30)
+            self._send_all(producer, stop)
+            producer.flush(timeout=60)
+            self._drain(stop)
+        finally:
+            self._done.set()
+            receiver.join(timeout=10)
+            producer.close(timeout=10)
+        summary = self.stats.summary()
+        self.progress(self.stats.progress_line())
+        return summary
+
+    def _send_all(self, producer: Any, stop: threading.Event) -> None:
+        s = self.settings
+        total = s.events or len(self.rows)
+        run_id = uuid.uuid4().hex[:8]
+        started = self.stats.started = time.monotonic()
+        next_report = started + 1.0
+        for i in range(total):
+            if stop.is_set():
+                break
+            if s.rate > 0:
+                delay = started + i / s.rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            row = self.rows[i % len(self.rows)]
+            request_id = f"{run_id}-{i}"
+            if s.bad_every and i % s.bad_every == s.bad_every - 1:
+                value = bad_event((i // s.bad_every) % 4, request_id, row, s.max_event_bytes)
+                self.stats.sent_bad()
+            else:
+                value = encode_event(request_id, row)
+                self.stats.sent(request_id, row.get(LABEL_FIELD), time.monotonic())
+            producer.send(s.input_topic, value=value, key=request_id.encode())
+            if time.monotonic() >= next_report:
+                self.progress(self.stats.progress_line())
+                next_report += 1.0
+
+    def _drain(self, stop: threading.Event) -> None:
+        deadline = time.monotonic() + self.settings.drain_timeout_s
+        next_report = time.monotonic() + 1.0
+        while not stop.is_set() and time.monotonic() < deadline:
+            if self.stats.missing == 0 and self.stats.dlq >= self.stats.bad_sent:
+                return
+            time.sleep(0.05)
+            if time.monotonic() >= next_report:
+                self.progress(self.stats.progress_line())
+                next_report += 1.0
+        if not stop.is_set():
+            log.warning("gave up waiting: %d events have no prediction", self.stats.missing)
+
+    def _receive(self, consumer: KafkaConsumer) -> None:
+        try:
+            while not self._done.is_set():
+                polled = consumer.poll(timeout_ms=100)
+                self._listening.set()
+                for tp, records in polled.items():
+                    now = time.monotonic()
+                    for record in records:
+                        if tp.topic == self.settings.dlq_topic:
+                            self.stats.dead_letter()
+                            continue
+                        prediction = json.loads(record.value)
+                        self.stats.received(
+                            prediction["request_id"],
+                            prediction["label"],
+                            int(prediction["model_version"]),
+                            now,
+                            prediction.get("scored_at_ms"),
+                        )
+        finally:
+            consumer.close()

@@ -1,0 +1,53 @@
+"""Registered models of their own for the benchmark and the fault suite.
+
+Swaps, retrains and refused versions there must never move the product's `@champion`, so each
+tool works on `<model name><suffix>`, which starts as a copy of the product's champion.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+import mlflow
+
+from pipeline.config.settings import Settings
+from pipeline.core.tuning import TuningConfig
+from pipeline.registry import tracking
+from pipeline.services.predictor import load_champion
+
+log = logging.getLogger(__name__)
+
+
+def sandbox_champion(settings: Settings, data: Any, suffix: str) -> int:
+    """A copy of the product's `@champion` (the model really served), else a small new model.
+
+    `settings.model_name` is the sandbox's name: the product's name plus `suffix`.
+    """
+    tracking.connect(settings)
+    product = replace(settings, model_name=settings.model_name.removesuffix(suffix))
+    if tracking.champion_version(product) is not None:
+        model = load_champion(product).model
+        with mlflow.start_run(run_name=f"copy-of-champion{suffix}"):
+            version = tracking.log_model_version(settings, model, data.test.head(50)).version
+    else:
+        log.warning(
+            "no @champion in %s: training a small model for %s", settings.mlflow_uri, suffix
+        )
+        from pipeline.registry.train_job import run_training
+
+        config = TuningConfig(max_evals=3, folds=3, num_threads=settings.threads)
+        result = run_training(settings, data.train, data.test, config, run_name=f"model{suffix}")
+        version = result.registered.version
+    tracking.set_champion(settings, version)
+    return version
+
+
+def register_copy(settings: Settings, data: Any, run_name: str, **log_options: Any) -> int:
+    """Another version of the serving model: what a swap costs, not what a new model costs."""
+    serving = load_champion(settings)
+    with mlflow.start_run(run_name=run_name):
+        return tracking.log_model_version(
+            settings, serving.model, data.test.head(50), **log_options
+        ).version
