@@ -15,7 +15,7 @@ from pipeline.errors import PipelineError
 from pipeline.kafka_io.admin import ensure_topics
 from pipeline.kafka_io.clients import kafka_security
 from pipeline.registry import tracking
-from pipeline.registry.train_job import run_training
+from pipeline.services.first_model import train_first_model
 
 log = logging.getLogger("initialize")
 
@@ -32,22 +32,15 @@ def initialize(settings: Settings) -> dict[str, float | int | str]:
         len(data.test),
         settings.data_dir,
     )
-    tracking.connect(settings)
     config = TuningConfig(
         max_evals=settings.tuning_evals,
         folds=settings.cv_folds,
         seed=settings.seed,
         num_threads=settings.threads,
     )
-    result = run_training(
-        settings,
-        data.train,
-        data.test,
-        config,
-        run_name="initial-model",
-        tags={"pipeline.stage": "initialize"},
+    result = train_first_model(
+        settings, data.train, data.test, config, run_name="initial-model", by="initialize"
     )
-    tracking.set_champion(settings, result.registered.version)
     log.info(
         "version %d of %s is now @%s",
         result.registered.version,

@@ -16,7 +16,7 @@ from pipeline.errors import ConfigError
 
 ENV_PREFIX = "PIPELINE_"
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-ALL = frozenset({"initialize", "predictor", "trainer", "sample_app", "demo"})
+ALL = frozenset({"initialize", "predictor", "trainer", "sample_app", "demo", "ops"})
 
 
 def setting(
@@ -62,6 +62,9 @@ class Settings:
     predictions_topic: str = setting(topics.PREDICTIONS_TOPIC, "topic of predictions")
     dlq_topic: str = setting(topics.DLQ_TOPIC, "dead-letter topic for invalid events")
     retrain_topic: str = setting(topics.RETRAIN_TOPIC, "topic of retrain requests and model news")
+    heartbeat_topic: str = setting(
+        topics.HEARTBEAT_TOPIC, "compacted topic where each Predictor says what it serves"
+    )
     predictor_group: str = setting(topics.PREDICTOR_GROUP, "consumer group of the Predictors")
     trainer_group: str = setting(topics.TRAINER_GROUP, "consumer group of the Trainer")
     input_partitions: int = setting(4, "partitions of the input and prediction topics", minimum=1)
@@ -94,11 +97,30 @@ class Settings:
         SERVING,
         minimum=0,
     )
+    alias_poll_s: float = setting(
+        10.0,
+        "how often a Predictor re-reads the @champion alias, the truth it follows "
+        "(announcements only make a swap faster)",
+        SERVING,
+        minimum=0.1,
+    )
+    heartbeat_interval_s: float = setting(
+        3.0, "how often a Predictor publishes its heartbeat for ops status", SERVING, minimum=0.1
+    )
     exactly_once: bool = setting(
         False, "transactional outputs and offsets (readers use read_committed)", SERVING
     )
-    promote_tolerance: float = setting(
-        0.002, "promote a retrained model if its AUC >= champion AUC minus this", TRAINER, minimum=0
+    gate_confidence: float = setting(
+        0.95,
+        "confidence of the paired test a candidate must pass to replace the champion",
+        TRAINER,
+        minimum=0.5,
+    )
+    gate_min_effect: float = setting(
+        0.001,
+        "smallest holdout AUC gain over the champion worth a promotion",
+        TRAINER,
+        minimum=0,
     )
     retry_backoff_s: float = setting(
         5.0,
@@ -138,6 +160,7 @@ class Settings:
             self.dlq_topic,
             self.retrain_topic,
             self.input_partitions,
+            self.heartbeat_topic,
         )
 
 
@@ -165,10 +188,11 @@ def _convert(raw: str, kind: Any, name: str) -> Any:
         raise ConfigError(f"setting {name}: {exc}") from exc
 
 
-def build_parser(script: str, description: str) -> argparse.ArgumentParser:
+def build_parser(script: str, description: str, add_help: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=script,
         description=description,
+        add_help=add_help,
         epilog=f"Every flag can also be set as {ENV_PREFIX}<FLAG_NAME> in the environment.",
     )
     for spec in dataclasses.fields(Settings):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
@@ -16,6 +17,11 @@ RETRAIN_REQUEST: Final = "retrain_request"
 TRAINING_STARTED: Final = "training_started"
 MODEL_READY: Final = "model_ready"
 TRAINING_FAILED: Final = "training_failed"
+HEARTBEAT: Final = "heartbeat"
+
+# Why a retrain was asked for; the Trainer records it in MLflow.
+REASON_COUNT: Final = "count"
+REASON_BY_HAND: Final = "by_hand"
 
 # Dead-letter headers: why the event was refused and where it came from.
 _ENCODER = msgspec.json.Encoder()  # hot path: several times faster than json.dumps
@@ -85,6 +91,9 @@ class RetrainRequest:
     end_offsets: dict[str, int]  # partition -> first offset NOT covered
     labelled_events: int
     requested_at_ms: int = field(default_factory=now_ms)
+    # Lets a restarted Trainer find the version it already registered for this request.
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    reason: str = REASON_COUNT
     type: str = RETRAIN_REQUEST
 
 
@@ -107,6 +116,8 @@ class ModelReady:
     requests: int
     end_offsets: dict[str, int]
     announced_at_ms: int = field(default_factory=now_ms)
+    request_ids: list[str] = field(default_factory=list)
+    gate: dict[str, Any] = field(default_factory=dict)
     type: str = MODEL_READY
 
 
@@ -115,7 +126,21 @@ class TrainingFailed:
     reason: str
     requests: int
     failed_at_ms: int = field(default_factory=now_ms)
+    request_ids: list[str] = field(default_factory=list)
     type: str = TRAINING_FAILED
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """What one Predictor tells `ops status`, keyed by instance on a compacted topic."""
+
+    instance: str
+    model_name: str
+    version: int
+    partitions: list[int]
+    lag: int
+    sent_at_ms: int = field(default_factory=now_ms)
+    type: str = HEARTBEAT
 
 
 class MessageError(ValueError):
@@ -141,6 +166,30 @@ def _offsets(value: Any) -> dict[str, int]:
         raise MessageError(f"bad end_offsets: {exc}") from exc
 
 
+def _request_id(payload: dict[str, Any]) -> str:
+    """Requests from before ids existed get one derived from their content, so a replay of the
+    same bytes still maps to the same id."""
+    given = payload.get("request_id")
+    if given:
+        return str(given)[:100]
+    return uuid.uuid5(uuid.NAMESPACE_URL, json.dumps(payload, sort_keys=True)).hex
+
+
+def parse_heartbeat(raw: bytes | None) -> Heartbeat:
+    payload = _parse(raw)
+    try:
+        return Heartbeat(
+            instance=str(payload["instance"]),
+            model_name=str(payload["model_name"]),
+            version=int(payload["version"]),
+            partitions=[int(p) for p in payload["partitions"]],
+            lag=int(payload["lag"]),
+            sent_at_ms=int(payload["sent_at_ms"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MessageError(f"malformed heartbeat: {exc!r}") from exc
+
+
 def parse_retrain_message(
     raw: bytes | None,
 ) -> RetrainRequest | TrainingStarted | ModelReady | TrainingFailed:
@@ -154,6 +203,8 @@ def parse_retrain_message(
                 end_offsets=_offsets(payload["end_offsets"]),
                 labelled_events=int(payload["labelled_events"]),
                 requested_at_ms=int(payload.get("requested_at_ms", 0)),
+                request_id=_request_id(payload),
+                reason=str(payload.get("reason", REASON_COUNT))[:100],
             )
         if kind == MODEL_READY:
             return ModelReady(
@@ -166,6 +217,8 @@ def parse_retrain_message(
                 requests=int(payload.get("requests", 0)),
                 end_offsets=_offsets(payload.get("end_offsets", {})),
                 announced_at_ms=int(payload.get("announced_at_ms", 0)),
+                request_ids=[str(r) for r in payload.get("request_ids", [])],
+                gate=dict(payload.get("gate", {})),
             )
         if kind == TRAINING_STARTED:
             return TrainingStarted(
@@ -173,7 +226,11 @@ def parse_retrain_message(
                 end_offsets=_offsets(payload.get("end_offsets", {})),
             )
         if kind == TRAINING_FAILED:
-            return TrainingFailed(reason=str(payload["reason"]), requests=int(payload["requests"]))
+            return TrainingFailed(
+                reason=str(payload["reason"]),
+                requests=int(payload["requests"]),
+                request_ids=[str(r) for r in payload.get("request_ids", [])],
+            )
     except (KeyError, TypeError, ValueError) as exc:
         raise MessageError(f"malformed {kind}: {exc!r}") from exc
     raise MessageError(f"unknown message type {kind!r}")

@@ -1,12 +1,14 @@
 """Every topic the pipeline uses, spelled once, with its partition count."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 INPUT_TOPIC: Final = "app_messages"
 PREDICTIONS_TOPIC: Final = "app_predictions"
 DLQ_TOPIC: Final = "app_messages_dlq"
 RETRAIN_TOPIC: Final = "retrain_topic"
+# One record per Predictor instance, compacted: `ops status` reads the latest of each.
+HEARTBEAT_TOPIC: Final = "predictor_heartbeats"
 
 PREDICTOR_GROUP: Final = "predictor"
 TRAINER_GROUP: Final = "trainer"
@@ -16,6 +18,7 @@ TRAINER_GROUP: Final = "trainer"
 class TopicSpec:
     name: str
     partitions: int
+    configs: dict[str, str] = field(default_factory=dict)
 
 
 def topic_specs(
@@ -24,6 +27,7 @@ def topic_specs(
     dlq_topic: str = DLQ_TOPIC,
     retrain_topic: str = RETRAIN_TOPIC,
     input_partitions: int = 4,
+    heartbeat_topic: str = HEARTBEAT_TOPIC,
 ) -> list[TopicSpec]:
     """The retrain topic keeps one partition so announcements stay in order for every reader."""
     return [
@@ -31,4 +35,5 @@ def topic_specs(
         TopicSpec(predictions_topic, input_partitions),
         TopicSpec(dlq_topic, 1),
         TopicSpec(retrain_topic, 1),
+        TopicSpec(heartbeat_topic, 1, {"cleanup.policy": "compact", "segment.ms": "600000"}),
     ]

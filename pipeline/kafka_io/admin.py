@@ -71,7 +71,8 @@ def ensure_topics(
         for spec in missing:
             try:
                 client.create_topics(
-                    [NewTopic(spec.name, spec.partitions, 1)], wait_for_metadata=True
+                    [NewTopic(spec.name, spec.partitions, 1, topic_configs=dict(spec.configs))],
+                    wait_for_metadata=True,
                 )
                 created.append(spec.name)
                 log.info("created topic %s with %d partition(s)", spec.name, spec.partitions)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,15 +22,24 @@ from mlflow.types import ColSpec, Schema
 
 from pipeline.config.settings import Settings
 from pipeline.core import plots
-from pipeline.core.model_checks import check_model
 from pipeline.core.schema import FEATURE_FIELDS, LABEL_FIELD, NUMERIC_FIELDS
 from pipeline.core.scoring import ScoringModel
-from pipeline.errors import ModelError, RegistryError
-from pipeline.registry import pyfunc_model
+from pipeline.errors import RegistryError
+from pipeline.registry import artifacts, pyfunc_model
 
 log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
+HISTORY_TAG = "pipeline.champion_history"
+HISTORY_KEPT = 50
+# MLflow 3 opens an experiment on its GenAI overview unless it is marked as model development.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+MODEL_DESCRIPTION = (
+    "Probability that a person earns more than 50K a year, scored by the Predictors from the "
+    "census events on the input topic (the UCI Adult fields). Retrained by the Trainer from the "
+    "original data and recent labelled events; the @champion alias names the version every "
+    "Predictor serves. Version tags hold each version's holdout metrics and gate decision."
+)
 
 # Every input column is optional: a missing value is scored as missing, never refused.
 SIGNATURE = ModelSignature(
@@ -54,6 +65,8 @@ def connect(settings: Settings) -> str:
     """Point MLflow at the configured store and make sure the experiment exists; returns its id."""
     if not settings.tracking_uri:
         settings.home.mkdir(parents=True, exist_ok=True)
+    # A model load downloads a few small files; progress bars would only clutter service logs.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if settings.mlflow_username:  # MLflow's client reads its credentials from these variables
         os.environ["MLFLOW_TRACKING_USERNAME"] = settings.mlflow_username
         os.environ["MLFLOW_TRACKING_PASSWORD"] = settings.mlflow_password
@@ -64,10 +77,13 @@ def connect(settings: Settings) -> str:
         if experiment is None:
             location = None if settings.tracking_uri else settings.artifact_root.as_uri()
             experiment_id = mlflow.create_experiment(
-                settings.experiment, artifact_location=location
+                settings.experiment, artifact_location=location, tags=EXPERIMENT_KIND
             )
         else:
             experiment_id = experiment.experiment_id
+            if experiment.tags.get("mlflow.experimentKind") is None:
+                for key, value in EXPERIMENT_KIND.items():
+                    MlflowClient().set_experiment_tag(experiment_id, key, value)
         mlflow.set_experiment(experiment_id=experiment_id)
         return str(experiment_id)
     except MlflowException as exc:
@@ -106,8 +122,14 @@ def log_model_version(
             pip_requirements=_pip_requirements(),
             registered_model_name=settings.model_name,
         )
+        checksums = artifacts.checksum_tags(files)
     version = int(info.registered_model_version)
     run_id = info.run_id
+    client = MlflowClient()
+    for key, value in checksums.items():
+        client.set_model_version_tag(settings.model_name, str(version), key, value)
+    if not client.get_registered_model(settings.model_name).description:
+        client.update_registered_model(settings.model_name, description=MODEL_DESCRIPTION)
     return RegisteredModel(
         settings.model_name, version, run_id, model_uri(settings.model_name, version)
     )
@@ -134,19 +156,46 @@ def champion_uri(name: str) -> str:
     return f"models:/{name}@{CHAMPION}"
 
 
-def record_decision(run_id: str, promoted: bool, champion_metrics: dict[str, float]) -> None:
-    """The gate's verdict stays on the run, next to the metrics it was based on."""
+def record_decision(run_id: str, tags: dict[str, str], metrics: dict[str, float]) -> None:
+    """The gate's verdict stays on the candidate's run, next to the metrics it was based on."""
     client = MlflowClient()
-    client.set_tag(run_id, "pipeline.promoted", str(promoted).lower())
-    for key, value in champion_metrics.items():
-        client.log_metric(run_id, f"champion_{key}", value)
-
-
-def set_champion(settings: Settings, version: int) -> None:
     try:
-        MlflowClient().set_registered_model_alias(settings.model_name, CHAMPION, str(version))
+        for key, value in tags.items():
+            client.set_tag(run_id, key, value)
+        for key, number in metrics.items():
+            client.log_metric(run_id, key, number)
+    except MlflowException as exc:
+        raise RegistryError(f"cannot record the gate's decision on run {run_id}: {exc}") from exc
+
+
+def set_champion(settings: Settings, version: int, by: str = "", reason: str = "") -> None:
+    """Move the alias and remember the move: MLflow keeps no history of an alias."""
+    client = MlflowClient()
+    try:
+        client.set_registered_model_alias(settings.model_name, CHAMPION, str(version))
+        history = champion_history(settings)
+        history.append(
+            {"version": version, "at_ms": int(time.time() * 1000), "by": by, "reason": reason}
+        )
+        client.set_registered_model_tag(
+            settings.model_name, HISTORY_TAG, json.dumps(history[-HISTORY_KEPT:])
+        )
     except MlflowException as exc:
         raise RegistryError(f"cannot set alias {CHAMPION} on version {version}: {exc}") from exc
+    log.info("@%s of %s -> version %d (%s)", CHAMPION, settings.model_name, version, by or "?")
+
+
+def champion_history(settings: Settings) -> list[dict[str, Any]]:
+    """Every move of @champion made through the pipeline, oldest first."""
+    try:
+        tags = MlflowClient().get_registered_model(settings.model_name).tags or {}
+    except MlflowException as exc:
+        raise RegistryError(f"cannot read model {settings.model_name}: {exc}") from exc
+    try:
+        history = json.loads(tags.get(HISTORY_TAG, "[]"))
+    except ValueError:
+        return []
+    return history if isinstance(history, list) else []
 
 
 def champion_version(settings: Settings) -> int | None:
@@ -159,22 +208,3 @@ def champion_version(settings: Settings) -> int | None:
         raise RegistryError(
             f"cannot read alias {CHAMPION} of {settings.model_name}: {exc}"
         ) from exc
-
-
-def load_scoring_model(uri: str) -> ScoringModel:
-    """Load through MLflow and check it; the hot path then calls our object, not pyfunc."""
-    try:
-        pyfunc = mlflow.pyfunc.load_model(uri)
-    except MlflowException as exc:
-        raise ModelError(f"cannot load {uri}: {exc}") from exc
-    except OSError as exc:
-        raise RegistryError(f"cannot load {uri}: {exc}") from exc
-    try:
-        wrapped = getattr(pyfunc.unwrap_python_model(), "model", None)
-    except MlflowException as exc:
-        raise ModelError(f"{uri} is not a python model of this pipeline: {exc}") from exc
-    if not isinstance(wrapped, ScoringModel):
-        raise ModelError(f"{uri} is not a model of this pipeline")
-    schema = pyfunc.metadata.get_input_schema()
-    check_model(wrapped, schema.input_names() if schema is not None else None)
-    return wrapped

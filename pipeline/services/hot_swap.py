@@ -1,14 +1,18 @@
-"""Model announcements and the swap: loading happens on a worker thread, never the polling one.
+"""Following `@champion`: announcements make a swap fast, the alias decides what is served.
 
 Every Predictor reads `retrain_topic` on its own (no consumer group), so with K instances all K
-hear every announcement. A model is loaded only by the configured name from the configured
-registry, whatever URI the announcement carries, and must pass its checks before it is offered.
+hear every announcement. An announcement is only a hint to look at the alias now; the alias is
+also re-read every `--alias-poll-s`, so a Predictor that missed an announcement, a Trainer killed
+between moving the alias and announcing, or an operator who moved the alias in the MLflow UI
+(a rollback is just a move) all converge. Models are loaded on this thread, checked, and offered
+to the scoring loop, which swaps one reference between two micro-batches.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from kafka import KafkaConsumer, TopicPartition
@@ -16,9 +20,12 @@ from kafka import KafkaConsumer, TopicPartition
 from pipeline.core.batching import ServingModel
 from pipeline.core.messages import MessageError, ModelReady, parse_retrain_message
 from pipeline.errors import ModelError, RegistryError
-from pipeline.registry import tracking
+from pipeline.registry import artifacts
 
 log = logging.getLogger(__name__)
+
+FIRST_RETRY_S = 0.5
+MAX_RETRY_S = 30.0
 
 
 class ModelSlot:
@@ -32,6 +39,12 @@ class ModelSlot:
     def offer(self, serving: ServingModel) -> None:
         with self._lock:
             self._pending = serving
+
+    @property
+    def target_version(self) -> int:
+        """The version that will serve once the pending swap (if any) is done."""
+        pending = self._pending
+        return pending.version if pending is not None else self.current.version
 
     def swap_if_pending(self) -> bool:
         if self._pending is None:  # the common case costs one attribute read
@@ -48,7 +61,7 @@ class ModelSlot:
 
 
 def announcement_reader(consumer_factory: Callable[[], KafkaConsumer], topic: str) -> KafkaConsumer:
-    """Positioned at the end before the champion is loaded, so no announcement falls between."""
+    """Positioned at the end before the alias is read, so no promotion falls between the two."""
     consumer = consumer_factory()
     partition = TopicPartition(topic, 0)
     consumer.assign([partition])
@@ -57,13 +70,34 @@ def announcement_reader(consumer_factory: Callable[[], KafkaConsumer], topic: st
     return consumer
 
 
+AliasReader = Callable[[], int | None]
+Loader = Callable[[int], ServingModel]
+
+
 class ModelWatcher(threading.Thread):
-    def __init__(self, consumer: KafkaConsumer, slot: ModelSlot, model_name: str) -> None:
+    """Reconciles the slot with the alias on each announcement and every `poll_s`."""
+
+    def __init__(
+        self,
+        consumer: KafkaConsumer,
+        slot: ModelSlot,
+        model_name: str,
+        read_alias: AliasReader | None = None,
+        load: Loader | None = None,
+        poll_s: float = 10.0,
+    ) -> None:
         super().__init__(name="model-watcher", daemon=True)
         self.consumer = consumer
         self.slot = slot
         self.model_name = model_name
+        self.read_alias = read_alias or (lambda: None)
+        self.load = load or self._load
+        self.poll_s = poll_s
         self.refused = 0
+        self.refused_versions: set[int] = set()
+        self.registry_errors = 0
+        self._due = time.monotonic() + poll_s
+        self._retry_s = 0.0
         self._stop_event = threading.Event()
 
     def stop(self) -> None:
@@ -80,6 +114,8 @@ class ModelWatcher(threading.Thread):
                 for records in self.consumer.poll(timeout_ms=300).values():
                     for record in records:
                         self.handle(record.value)
+                if time.monotonic() >= self._due:
+                    self.reconcile()
         except Exception:  # the thread must say why it died; scoring goes on with the old model
             log.exception("model watcher stopped")
         finally:
@@ -91,31 +127,61 @@ class ModelWatcher(threading.Thread):
         except MessageError as exc:
             log.warning("ignored a message on the retrain topic: %s", exc)
             return
-        if isinstance(message, ModelReady):
-            self.consider(message)
-
-    def consider(self, ready: ModelReady) -> None:
-        current = self.slot.current
-        if ready.model_name != self.model_name:
-            self._refuse(ready, f"model name {ready.model_name!r} is not {self.model_name!r}")
-        elif not ready.promoted:
-            log.info(
-                "version %d was not promoted; keeping version %d", ready.version, current.version
+        if not isinstance(message, ModelReady):
+            return
+        if message.model_name != self.model_name:
+            self.refused += 1
+            log.warning(
+                "refused an announcement of model %r version %s: this Predictor serves %r",
+                message.model_name,
+                message.version,
+                self.model_name,
             )
-        elif ready.version == current.version:
-            log.info("version %d is already serving", ready.version)
-        else:
-            uri = tracking.model_uri(self.model_name, ready.version)
-            try:
-                model = tracking.load_scoring_model(uri)
-            except (ModelError, RegistryError) as exc:
-                self._refuse(ready, str(exc))
-                return
-            log.info("loaded and checked %s; swapping at the next batch boundary", uri)
-            self.slot.offer(ServingModel(model, self.model_name, ready.version))
+            return
+        log.info("version %d announced; reconciling with @champion", message.version)
+        self.reconcile()
 
-    def _refuse(self, ready: ModelReady, reason: str) -> None:
-        self.refused += 1
-        log.warning(
-            "refused announced model %s version %s: %s", ready.model_name, ready.version, reason
+    def reconcile(self) -> None:
+        """Serve what the alias names; registry trouble is retried, a bad model is refused."""
+        try:
+            self._reconcile()
+        except RegistryError as exc:
+            self.registry_errors += 1
+            self._retry_s = min(max(self._retry_s * 2, FIRST_RETRY_S), MAX_RETRY_S)
+            self._due = time.monotonic() + min(self._retry_s, self.poll_s)
+            log.warning(
+                "registry unavailable (%s); version %d keeps serving, retry in %.1fs",
+                exc,
+                self.slot.current.version,
+                self._retry_s,
+            )
+            return
+        self._retry_s = 0.0
+        self._due = time.monotonic() + self.poll_s
+
+    def _reconcile(self) -> None:
+        wanted = self.read_alias()
+        if wanted is None or wanted == self.slot.target_version:
+            return
+        if wanted in self.refused_versions:
+            return  # refused once with a reason already logged; the alias must move on
+        try:
+            serving = self.load(wanted)
+        except ModelError as exc:
+            self._refuse(wanted, str(exc))
+            return
+        log.info(
+            "@champion names version %d (serving %d); checked, swapping at the next batch",
+            wanted,
+            self.slot.current.version,
         )
+        self.slot.offer(serving)
+
+    def _load(self, version: int) -> ServingModel:
+        model = artifacts.load_scoring_model(self.model_name, version)
+        return ServingModel(model, self.model_name, version)
+
+    def _refuse(self, version: int, reason: str) -> None:
+        self.refused += 1
+        self.refused_versions.add(version)
+        log.warning("refused model %s version %s: %s", self.model_name, version, reason)

@@ -29,7 +29,8 @@ from pipeline.kafka_io.clients import (
     make_producer,
     require_topic,
 )
-from pipeline.registry import tracking
+from pipeline.registry import artifacts, tracking
+from pipeline.services.heartbeat import HeartbeatPublisher
 from pipeline.services.hot_swap import ModelSlot, ModelWatcher, announcement_reader
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def champion_version(settings: Settings) -> int:
 
 
 def load_version(settings: Settings, version: int) -> ServingModel:
-    model = tracking.load_scoring_model(tracking.model_uri(settings.model_name, version))
+    model = artifacts.load_scoring_model(settings.model_name, version)
     return ServingModel(model, settings.model_name, version)
 
 
@@ -102,17 +103,26 @@ class Predictor:
     def run(self, stop: threading.Event, ready: threading.Event | None = None) -> None:
         settings = self.settings
         tracking.connect(settings)
-        version = champion_version(settings)  # registry problems surface before any Kafka I/O
+        champion_version(settings)  # registry problems surface before any Kafka I/O
         reader = announcement_reader(
             lambda: make_consumer(settings, "predictor-watch"), settings.retrain_topic
         )
         try:
-            self.slot = ModelSlot(load_version(settings, version))
+            # Read again now that the reader is positioned: a promotion between the first read
+            # and the positioning is in this answer, one after it is in the reader.
+            self.slot = ModelSlot(load_version(settings, champion_version(settings)))
         except Exception:
             reader.close()
             raise
         log.info("serving %s version %d", settings.model_name, self.slot.current.version)
-        self.watcher = ModelWatcher(reader, self.slot, settings.model_name)
+        self.watcher = ModelWatcher(
+            reader,
+            self.slot,
+            settings.model_name,
+            read_alias=lambda: tracking.champion_version(settings),
+            load=lambda version: load_version(settings, version),
+            poll_s=settings.alias_poll_s,
+        )
         self.watcher.start()
         consumer = make_consumer(
             settings,
@@ -125,6 +135,7 @@ class Predictor:
             fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
         producer = self._producer()
+        heartbeat = HeartbeatPublisher(settings)
         try:
             require_topic(consumer, settings.input_topic)
             consumer.subscribe([settings.input_topic], listener=self.assignment)
@@ -134,9 +145,10 @@ class Predictor:
             # long as the process; left to the collector, each full pass rescans them all and
             # stalls the loop (README, Performance: the figures before and after).
             gc.freeze()
-            self._loop(consumer, producer, stop)
+            self._loop(consumer, producer, heartbeat, stop)
         finally:
             self.watcher.stop()
+            heartbeat.close()
             self._close(consumer, producer)
             self.watcher.finish(WATCHER_JOIN_S)
 
@@ -149,7 +161,11 @@ class Predictor:
         return producer
 
     def _loop(
-        self, consumer: KafkaConsumer, producer: KafkaProducer, stop: threading.Event
+        self,
+        consumer: KafkaConsumer,
+        producer: KafkaProducer,
+        heartbeat: HeartbeatPublisher,
+        stop: threading.Event,
     ) -> None:
         assert self.slot is not None
         while not stop.is_set():
@@ -158,6 +174,7 @@ class Predictor:
             )
             finish_stalled_rebalance(consumer)
             self.slot.swap_if_pending()
+            heartbeat.maybe_send(consumer, self.slot.current.version)
             if not polled:
                 continue
             records = [record for batch in polled.values() for record in batch]

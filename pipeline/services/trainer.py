@@ -18,7 +18,6 @@ from kafka.structs import OffsetAndMetadata
 
 from pipeline.config.settings import Settings
 from pipeline.core.data import AdultData, load_adult
-from pipeline.core.datasets import build_retrain_dataset, holdout_of, merge_end_offsets
 from pipeline.core.messages import (
     MessageError,
     ModelReady,
@@ -28,8 +27,6 @@ from pipeline.core.messages import (
     parse_retrain_message,
     to_json,
 )
-from pipeline.core.training import evaluate
-from pipeline.core.tuning import TuningConfig
 from pipeline.errors import BrokerError
 from pipeline.kafka_io.clients import (
     finish_stalled_rebalance,
@@ -38,9 +35,8 @@ from pipeline.kafka_io.clients import (
     make_producer,
     require_topic,
 )
-from pipeline.kafka_io.event_reader import read_events, scored_offsets
-from pipeline.registry import tracking
-from pipeline.registry.train_job import run_training
+from pipeline.registry import lifecycle, tracking
+from pipeline.services import retrain
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +107,7 @@ class Trainer:
     ) -> None:
         requests = list(pending.requests)
         try:
-            outcome = self.train(requests, data, producer)
+            outcomes = self._answer(requests, data, producer)
         except Exception as exc:  # a failed training is news, not a crash: announce and retry
             self.failures += 1
             pending.backoff_s = min(
@@ -122,83 +118,58 @@ class Trainer:
             self._announce(
                 producer,
                 TrainingFailed(
-                    reason=f"{type(exc).__name__}: {exc}"[:2000], requests=len(requests)
+                    reason=f"{type(exc).__name__}: {exc}"[:2000],
+                    requests=len(requests),
+                    request_ids=retrain.request_ids(requests),
                 ),
             )
             return
-        self._announce(producer, outcome)
+        for outcome in outcomes:
+            self._announce(producer, outcome)
         consumer.commit(dict(pending.commit))
         pending.requests.clear()
         pending.commit.clear()
         pending.backoff_s = 0.0
         pending.retry_at = 0.0
 
-    def train(
+    def _answer(
         self, requests: list[RetrainRequest], data: AdultData, producer: KafkaProducer
-    ) -> ModelReady:
-        settings = self.settings
-        end_offsets = {
-            **scored_offsets(settings),
-            **merge_end_offsets(r.end_offsets for r in requests),
-        }
-        self._announce(producer, TrainingStarted(requests=len(requests), end_offsets=end_offsets))
-        log.info("training for %d merged request(s) up to offsets %s", len(requests), end_offsets)
-        events = read_events(settings, end_offsets)
-        holdout = holdout_of(data.test)
-        dataset = build_retrain_dataset(data.train, events.events, holdout, events.offset_ranges)
-        lineage = {
-            **dataset.lineage,
-            "invalid_events_skipped": events.invalid,
-            "requests_merged": len(requests),
-        }
-        config = TuningConfig(
-            max_evals=settings.retrain_evals,
-            folds=settings.retrain_folds,
-            seed=settings.seed + self.trainings + 1,
-            num_threads=settings.threads,
-        )
-        result = run_training(
-            settings,
-            dataset.frame,
-            holdout,
-            config,
-            run_name=f"retrain-{dataset.lineage['dataset_sha256'][:8]}",
-            tags={"pipeline.stage": "retrain"},
-            lineage=lineage,
-        )
-        self.trainings += 1
-        champion_metrics = self._champion_metrics(holdout)
-        promoted = (
-            not champion_metrics
-            or result.metrics["auc"] >= champion_metrics["auc"] - settings.promote_tolerance
-        )
-        tracking.record_decision(result.registered.run_id, promoted, champion_metrics)
-        if promoted:
-            tracking.set_champion(settings, result.registered.version)
-        log.info(
-            "version %d: auc %.4f vs champion %.4f -> %s",
-            result.registered.version,
-            result.metrics["auc"],
-            champion_metrics.get("auc", float("nan")),
-            "promoted" if promoted else "kept the champion",
-        )
-        return ModelReady(
-            model_name=settings.model_name,
-            version=result.registered.version,
-            uri=result.registered.uri,
-            metrics=result.metrics,
-            champion_metrics=champion_metrics,
-            promoted=promoted,
-            requests=len(requests),
-            end_offsets=end_offsets,
-        )
+    ) -> list[ModelReady]:
+        """Requests a version already answers (a replay, or a restart after registering) are
+        answered with that version again; only the others are trained for."""
+        answered = lifecycle.answered_requests(self.settings, retrain.request_ids(requests))
+        outcomes = [
+            self._reannounce(info) for info in {a.version: a for a in answered.values()}.values()
+        ]
+        fresh = [r for r in requests if r.request_id not in answered]
+        if answered:
+            log.info(
+                "%d request(s) already answered by version(s) %s; not training for them again",
+                len(requests) - len(fresh),
+                sorted({a.version for a in answered.values()}),
+            )
+        if fresh:
+            self._announce(producer, TrainingStarted(requests=len(fresh), end_offsets={}))
+            outcomes.append(retrain.retrain(self.settings, fresh, data, self.trainings + 1))
+            self.trainings += 1
+        return outcomes
 
-    def _champion_metrics(self, holdout) -> dict[str, float]:
-        version = tracking.champion_version(self.settings)
-        if version is None:
-            return {}
-        model = tracking.load_scoring_model(tracking.model_uri(self.settings.model_name, version))
-        return {**evaluate(model, holdout), "version": float(version)}
+    def _reannounce(self, info: lifecycle.VersionInfo) -> ModelReady:
+        if info.promoted and (tracking.champion_version(self.settings) or 0) < info.version:
+            # Killed between the gate's verdict and the alias move: finish the move.
+            tracking.set_champion(self.settings, info.version, by="trainer", reason="resumed")
+        return ModelReady(
+            model_name=self.settings.model_name,
+            version=info.version,
+            uri=tracking.model_uri(self.settings.model_name, info.version),
+            metrics=info.metrics(),
+            champion_metrics={},
+            promoted=info.promoted,
+            requests=len(info.request_ids),
+            end_offsets={},
+            request_ids=info.request_ids,
+            gate={"promoted": info.promoted, "reason": info.tags.get("gate.reason", "")},
+        )
 
     def _announce(self, producer: KafkaProducer, message: object) -> None:
         producer.send(

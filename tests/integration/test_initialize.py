@@ -6,7 +6,7 @@ from sklearn.metrics import roc_auc_score
 
 import initialize
 from pipeline.core.training import labels_of
-from pipeline.registry import tracking
+from pipeline.registry import artifacts, tracking
 
 
 def test_initialize_registers_a_champion_that_scores_adult_test(
@@ -38,7 +38,9 @@ def test_initialize_registers_a_champion_that_scores_adult_test(
     assert summary["version"] == 1
     assert summary["test_auc"] >= 0.92
 
-    model = tracking.load_scoring_model(tracking.champion_uri("adult-income"))
+    champion = tracking.champion_version(initialize.parse_settings("initialize", "", argv))
+    assert champion == 1
+    model = artifacts.load_scoring_model("adult-income", champion)
     proba = model.predict_proba(adult.test)
     assert np.isfinite(proba).all()
     assert roc_auc_score(labels_of(adult.test), proba) >= 0.92
@@ -49,8 +51,8 @@ def test_initialize_registers_a_champion_that_scores_adult_test(
 
     runs = mlflow.search_runs(experiment_names=["adult-income"])
     assert len(runs) == 1
-    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(runs.run_id[0], "plots")}
-    assert artifacts == {"plots/feature_importance.png", "plots/roc_curve.png"}
+    plots = {a.path for a in mlflow.MlflowClient().list_artifacts(runs.run_id[0], "plots")}
+    assert plots == {"plots/feature_importance.png", "plots/roc_curve.png"}
 
     # A second run makes a new version and moves the alias; it does not fail.
     assert initialize.main(argv) == 0

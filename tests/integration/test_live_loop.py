@@ -12,6 +12,7 @@ from pipeline.registry import tracking
 from pipeline.services.predictor import Predictor
 from pipeline.services.trainer import Trainer
 from pipeline.tools.chaos.faults import INCOMPATIBLE
+from pipeline.tools.sandbox import modest_champion
 
 from .conftest import (
     TopicReader,
@@ -33,14 +34,17 @@ def versions_by_partition(predictions: list[dict]) -> dict[int, list[int]]:
 
 def test_end_to_end_retrain_swaps_every_later_prediction(live: Settings, adult) -> None:
     # One request from the first 400 labelled events; the 200 after them stay under the bar.
-    # The gate is opened wide: this test is about the mechanism, the gate has its own test.
-    settings = Settings(**{**live.__dict__, "retrain_every": 400, "promote_tolerance": 1.0})
+    # The champion is a modest model, so the retrained one beats it through the real gate.
+    settings = Settings(**{**live.__dict__, "retrain_every": 400})
+    modest = modest_champion(settings, adult, by="test")
     predictor, trainer = Predictor(settings), Trainer(settings)
     out = TopicReader(settings, settings.predictions_topic)
     with in_thread(trainer.run), in_thread(predictor.run):
         produce(settings, make_events(adult, 400, "a"))
         out.wait_for(lambda r: len(r) >= 400, what="the first 400 predictions")
-        await_true(lambda: predictor.slot.current.version == 2, 120, "the retrained model to serve")
+        await_true(
+            lambda: predictor.slot.current.version == modest + 1, 120, "the retrained model"
+        )
         produce(settings, make_events(adult, 200, "b", start=400))
         out.wait_for(lambda r: len(r) >= 600, what="all 600 predictions")
     predictions = out.json()
@@ -48,11 +52,13 @@ def test_end_to_end_retrain_swaps_every_later_prediction(live: Settings, adult) 
     assert {p["request_id"] for p in predictions} == {f"a-{i}" for i in range(400)} | {
         f"b-{i}" for i in range(400, 600)
     }
-    assert all(p["model_version"] == 1 for p in predictions if p["request_id"].startswith("a-"))
-    assert all(p["model_version"] == 2 for p in predictions if p["request_id"].startswith("b-"))
+    assert all(p["model_version"] == modest for p in predictions if p["request_id"].startswith("a-"))
+    assert all(
+        p["model_version"] == modest + 1 for p in predictions if p["request_id"].startswith("b-")
+    )
     for sequence in versions_by_partition(predictions).values():
         assert sequence == sorted(sequence)  # never back to the old model
-    assert tracking.champion_version(settings) == 2
+    assert tracking.champion_version(settings) == modest + 1
     run = mlflow.search_runs(
         experiment_names=[settings.experiment], filter_string="tags.`pipeline.stage` = 'retrain'"
     )
@@ -72,6 +78,7 @@ def test_two_predictors_in_one_group_both_swap(live: Settings, adult, trained_mo
         produce(live, make_events(adult, 200, "a"))
         out.wait_for(lambda r: len(r) >= 200, what="200 predictions")
         version = register(live, trained_model, adult.test.head(50))
+        tracking.set_champion(live, version)
         produce(live, [("news", model_ready(live.model_name, version))], topic=live.retrain_topic)
         await_true(
             lambda: first.slot.current.version == second.slot.current.version == version,
@@ -143,17 +150,20 @@ def test_bad_announcements_are_refused_and_scoring_goes_on(
             live,
             [
                 ("x", b"{broken"),
-                ("x", model_ready(live.model_name, 999)),
+                ("x", model_ready(live.model_name, 999)),  # the alias does not name it
                 ("x", model_ready("someone-elses-model", good)),
-                ("x", model_ready(live.model_name, incompatible)),
             ],
             topic=live.retrain_topic,
         )
+        tracking.set_champion(live, incompatible)  # the alias names a model that fails its checks
+        produce(live, [("x", model_ready(live.model_name, incompatible))], live.retrain_topic)
+        await_true(lambda: predictor.watcher.refused == 2, 60, "the incompatible version refused")
         produce(live, make_events(adult, 50, "a"))
         out.wait_for(lambda r: len(r) >= 50, what="predictions after bad news")
+        tracking.set_champion(live, good)
         produce(live, [("x", model_ready(live.model_name, good))], topic=live.retrain_topic)
         await_true(lambda: predictor.slot.current.version == good, 60, "the good version")
-    assert predictor.watcher.refused == 3
+    assert predictor.watcher.refused == 2
     assert {p["model_version"] for p in out.json()} == {1}
     out.close()
 
@@ -170,23 +180,27 @@ def _register_incompatible(live: Settings, adult, trained_model) -> int:
 def test_retrain_requests_during_a_training_are_merged(live: Settings) -> None:
     trainer = Trainer(live)
     news = TopicReader(live, live.retrain_topic)
-    request = json.dumps(
-        {
+
+    def request(request_id: str) -> tuple[str, bytes]:
+        value = {
             "type": "retrain_request",
+            "request_id": request_id,
             "instance_id": "t",
             "topic": live.input_topic,
             "end_offsets": {"0": 0, "1": 0},
             "labelled_events": 1,
         }
-    ).encode()
+        return "r", json.dumps(value).encode()
+
     with in_thread(trainer.run):
-        produce(live, [("r", request)], topic=live.retrain_topic)
+        produce(live, [request("first")], topic=live.retrain_topic)
         news.wait_for(
             lambda r: any(b"training_started" in x.value for x in r), what="training start"
         )
-        produce(live, [("r", request)] * 3, topic=live.retrain_topic)
+        produce(live, [request(f"during-{i}") for i in range(3)], topic=live.retrain_topic)
         news.wait_for(lambda r: sum(b'"model_ready"' in x.value for x in r) >= 2, 180, "two models")
     ready = [m for m in news.json() if m["type"] == "model_ready"]
     assert [m["requests"] for m in ready] == [1, 3]
+    assert [m["request_ids"] for m in ready] == [["first"], ["during-0", "during-1", "during-2"]]
     assert trainer.trainings == 2
     news.close()

@@ -128,6 +128,7 @@ def swap_under_load(
             requests=0,
             end_offsets={},
         )
+        tracking.set_champion(settings, new_version, by="bench", reason="swap under load")
         marks["announced"] = time.monotonic()
         producer.send(settings.retrain_topic, value=to_json(message)).get(timeout=10)
         producer.close()

@@ -1,0 +1,113 @@
+"""The operator's verbs. Each move of `@champion` is checked, recorded and announced."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+from typing import Any
+
+from kafka.errors import KafkaError
+
+from pipeline.config.settings import Settings
+from pipeline.core.messages import REASON_BY_HAND, ModelReady, RetrainRequest, now_ms, to_json
+from pipeline.errors import BrokerError, ConfigError
+from pipeline.kafka_io.clients import make_producer
+from pipeline.ops.heartbeats import latest_heartbeats
+from pipeline.registry import artifacts, lifecycle, tracking
+
+log = logging.getLogger(__name__)
+
+VERSIONS_SHOWN = 10
+
+
+def status(settings: Settings) -> dict[str, Any]:
+    tracking.connect(settings)
+    versions = lifecycle.recent_versions(settings, VERSIONS_SHOWN)
+    return {
+        "champion": tracking.champion_version(settings),
+        "history": tracking.champion_history(settings),
+        "versions": [
+            {
+                "version": info.version,
+                "created_ms": info.created_ms,
+                "promoted": info.promoted,
+                "holdout": info.metrics(),
+                "gate": info.tags.get("gate.reason", ""),
+                "requests": len(info.request_ids),
+                "description": info.description,
+            }
+            for info in versions
+        ],
+        "predictors": [
+            {
+                "instance": beat.instance,
+                "version": beat.version,
+                "partitions": beat.partitions,
+                "lag": beat.lag,
+                "last_seen_ms": beat.sent_at_ms,
+            }
+            for beat in latest_heartbeats(settings)
+            if beat.model_name == settings.model_name
+        ],
+    }
+
+
+def promote(settings: Settings, version: int, reason: str = "promoted by hand") -> int:
+    """Check the version as a Predictor would, move the alias, announce."""
+    tracking.connect(settings)
+    if not lifecycle.version_exists(settings, version):
+        raise ConfigError(f"{settings.model_name} has no version {version}")
+    artifacts.load_scoring_model(settings.model_name, version)  # ModelError: exit 5
+    tracking.set_champion(settings, version, by=f"ops ({getpass.getuser()})", reason=reason)
+    _send(settings, _announcement(settings, version, reason))
+    return version
+
+
+def rollback(settings: Settings) -> int:
+    """Back to the champion before the current one, by the alias history."""
+    tracking.connect(settings)
+    current = tracking.champion_version(settings)
+    for entry in reversed(tracking.champion_history(settings)):
+        version = int(entry.get("version", 0))
+        if version and version != current:
+            return promote(settings, version, reason=f"rollback from version {current}")
+    raise ConfigError(f"{settings.model_name} has no earlier champion to roll back to")
+
+
+def request_retrain(settings: Settings, reason: str = "") -> RetrainRequest:
+    request = RetrainRequest(
+        instance_id=f"ops-{getpass.getuser()}",
+        topic=settings.input_topic,
+        end_offsets={},
+        labelled_events=0,
+        reason=f"{REASON_BY_HAND}: {reason}" if reason else REASON_BY_HAND,
+    )
+    _send(settings, request)
+    return request
+
+
+def _announcement(settings: Settings, version: int, reason: str) -> ModelReady:
+    return ModelReady(
+        model_name=settings.model_name,
+        version=version,
+        uri=tracking.model_uri(settings.model_name, version),
+        metrics={},
+        champion_metrics={},
+        promoted=True,
+        requests=0,
+        end_offsets={},
+        announced_at_ms=now_ms(),
+        gate={"promoted": True, "reason": reason},
+    )
+
+
+def _send(settings: Settings, message: object) -> None:
+    producer = make_producer(settings, "ops")
+    try:
+        producer.send(
+            settings.retrain_topic, value=to_json(message), key=settings.model_name.encode()
+        ).get(timeout=30)
+    except KafkaError as exc:
+        raise BrokerError(f"cannot write to {settings.retrain_topic}: {exc}") from exc
+    finally:
+        producer.close(timeout=10)
