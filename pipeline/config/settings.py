@@ -16,6 +16,7 @@ from pipeline.errors import ConfigError
 
 ENV_PREFIX = "PIPELINE_"
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ALL = frozenset({"initialize", "predictor", "trainer", "sample_app", "demo", "ops"})
 
 
@@ -81,15 +82,19 @@ class Settings:
     instance_id: str = setting(
         "",
         "stable name of this instance: logs, requests, transactional id and static group "
-        "membership (a restart takes its partitions back at once); empty: host-pid",
-        SERVING,
+        "membership (a restart takes its partitions back at once); empty: host-pid "
+        "(then no exactly-once: a transactional id must survive a restart)",
+        SERVING | TRAINER,
     )
     batch_size: int = setting(500, "most events scored in one micro-batch", SERVING, minimum=1)
     batch_wait_ms: int = setting(
         20, "longest wait for a micro-batch to fill at low load", SERVING, minimum=0
     )
     max_event_bytes: int = setting(
-        64 * 1024, "largest event accepted; larger ones go to the DLQ", SERVING, minimum=256
+        64 * 1024,
+        "largest event accepted; larger ones go to the DLQ (the Trainer skips them)",
+        SERVING | TRAINER,
+        minimum=256,
     )
     retrain_every: int = setting(
         5000,
@@ -232,9 +237,26 @@ def settings_from(
             raise ConfigError(f"setting {spec.name}={value} must be at least {minimum}")
         if spec.name == "kafka_security_protocol" and value not in SECURITY_PROTOCOLS:
             raise ConfigError(f"setting {spec.name}={value!r} is not one of {SECURITY_PROTOCOLS}")
+        if spec.name == "log_level":
+            value = str(value).upper()
+            if value not in LOG_LEVELS:
+                raise ConfigError(
+                    f"setting log_level={raw!r} is not one of {', '.join(LOG_LEVELS)}"
+                )
         values[spec.name] = value
     values.update(overrides)
-    return Settings(**values)
+    return check_consistent(Settings(**values))
+
+
+def check_consistent(settings: Settings) -> Settings:
+    """Settings that are each valid but wrong together."""
+    if settings.exactly_once and not settings.instance_id:
+        raise ConfigError(
+            "exactly-once needs a stable --instance-id: the transactional id "
+            f"<{settings.predictor_group}>-<instance-id> must be the same after a restart, or "
+            "the new process cannot fence the old one and its open transaction"
+        )
+    return settings
 
 
 def settings_to_argv(settings: Settings, script: str) -> list[str]:

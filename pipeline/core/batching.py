@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from pipeline.core.events import Event, parse_event
 from pipeline.core.messages import dlq_headers, now_ms, prediction_record
@@ -55,6 +55,13 @@ class ServingModel:
     version: int
 
 
+def columns_of(events: Sequence[Event]) -> dict[str, tuple[Any, ...]]:
+    """Events as columns, the shape the model scores: one tuple of values per feature."""
+    return dict(
+        zip(FEATURE_FIELDS, zip(*(event.values for event in events), strict=True), strict=True)
+    )
+
+
 def score_batch(
     records: Sequence[InputRecord], serving: ServingModel, max_event_bytes: int, instance_id: str
 ) -> BatchResult:
@@ -70,10 +77,7 @@ def score_batch(
             result.dead_letters.append(Output(record.key, record.value, headers))
     if not valid:
         return result
-    columns = dict(
-        zip(FEATURE_FIELDS, zip(*(event.values for event, _ in valid), strict=True), strict=True)
-    )
-    probabilities = serving.model.predict_proba(columns).tolist()
+    probabilities = serving.model.predict_proba(columns_of([e for e, _ in valid])).tolist()
     threshold = serving.model.threshold
     scored_at = now_ms()
     for (event, record), probability in zip(valid, probabilities, strict=True):

@@ -23,13 +23,22 @@ def holdout_of(test: pd.DataFrame) -> pd.DataFrame:
     return test.iloc[::2].reset_index(drop=True)
 
 
+def categories(values: pd.Series) -> pd.Series:
+    """Text, with missing kept missing (None) whatever the pandas version: pandas 2's
+    `astype("str")` spells a missing value "None", which a retrained model would then learn as
+    a category while serving sends NaN."""
+    return pd.Series(
+        [None if pd.isna(v) else str(v) for v in values], index=values.index, dtype=object
+    )
+
+
 def normalize(frame: pd.DataFrame) -> pd.DataFrame:
     """One dtype per column whatever the source, so equal rows hash equal."""
     out = pd.DataFrame(index=frame.index)
     for name in NUMERIC_FIELDS:
         out[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
     for name in CATEGORICAL_FIELDS:
-        out[name] = frame[name].astype("str").where(frame[name].notna(), None).astype("str")
+        out[name] = categories(frame[name])
     out = out[list(FEATURE_FIELDS)]
     if LABEL_FIELD in frame:
         out[LABEL_FIELD] = frame[LABEL_FIELD].astype("str")

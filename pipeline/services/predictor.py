@@ -18,7 +18,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, Topic
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from pipeline.config.settings import Settings
+from pipeline.config.settings import Settings, check_consistent
 from pipeline.core.batching import BatchResult, InputRecord, Output, ServingModel, score_batch
 from pipeline.core.messages import RetrainRequest, to_json
 from pipeline.errors import BrokerError, ModelError
@@ -93,7 +93,7 @@ def load_champion(settings: Settings) -> ServingModel:
 
 class Predictor:
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+        self.settings = check_consistent(settings)
         self.counters = Counters()
         self.slot: ModelSlot | None = None
         self.watcher: ModelWatcher | None = None

@@ -65,7 +65,7 @@ def processes(settings: Settings, logs: Path) -> Iterator[dict[str, subprocess.P
     """Trainer and two Predictors; SIGTERM on the way out, as a supervisor would send."""
     logs.mkdir(parents=True, exist_ok=True)
     specs = {
-        "trainer": ("trainer.py", settings),
+        "trainer": ("trainer.py", replace(settings, instance_id="trainer-1")),
         "predictor-1": ("predictor.py", replace(settings, instance_id="predictor-1")),
         "predictor-2": ("predictor.py", replace(settings, instance_id="predictor-2")),
     }

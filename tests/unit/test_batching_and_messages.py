@@ -149,7 +149,8 @@ def test_stream_stats_split_latency_at_the_scoring_stamp() -> None:
 
 
 def test_settings_hand_over_to_another_script_unchanged() -> None:
-    settings = parse_settings("predictor", "", ["--exactly-once", "--batch-size", "7"], env={})
+    argv = ["--exactly-once", "--instance-id", "p-1", "--batch-size", "7"]
+    settings = parse_settings("predictor", "", argv, env={})
     again = parse_settings("predictor", "", settings_to_argv(settings, "predictor"), env={})
     assert again.exactly_once and again.batch_size == 7
     assert again == settings

@@ -76,3 +76,27 @@ def test_a_refit_forgets_the_old_vocabulary(adult) -> None:
         builder.transform(adult.test.head(50)),
         FeatureBuilder().fit(adult.train).transform(adult.test.head(50)),
     )
+
+
+def test_missing_categories_are_missing_in_training_and_in_serving(adult) -> None:
+    """Train/serve skew: the retraining path (events -> frame -> normalize) and the serving path
+    (events -> columns) must give the same matrix for events with missing values."""
+    from pipeline.core.batching import columns_of
+    from pipeline.core.datasets import events_frame, normalize
+    from pipeline.core.events import encode_event, parse_event
+    from pipeline.tools.sample_stream import event_rows
+
+    rows = event_rows(adult.test.head(40))
+    for i, row in enumerate(rows):
+        if i % 2:
+            row["workclass"] = None
+        if i % 3 == 0:
+            row["occupation"] = None
+    events = [parse_event(encode_event(f"r-{i}", row), 65536) for i, row in enumerate(rows)]
+    training = normalize(events_frame(events))
+    assert not (training[["workclass", "occupation"]] == "None").any().any()
+    builder = FeatureBuilder().fit(training)
+    assert "None" not in json.dumps(builder.to_dict())
+    np.testing.assert_array_equal(
+        builder.transform(training), builder.transform(columns_of(events))
+    )

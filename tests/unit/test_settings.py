@@ -114,3 +114,25 @@ def test_a_stable_instance_id_makes_a_static_group_member() -> None:
     }
     anonymous = parse_settings("predictor", "", [], env={})  # host-pid: new on every restart
     assert group_membership(anonymous, "g")["group_instance_id"] is None
+
+
+def test_a_bad_log_level_exits_2_with_a_message_not_a_traceback(capsys) -> None:
+    import trainer
+
+    assert trainer.main(["--log-level", "LOUD"]) == 2
+    err = capsys.readouterr().err
+    assert "log_level='LOUD' is not one of DEBUG, INFO" in err and "Traceback" not in err
+
+
+def test_the_trainer_takes_an_instance_id_and_the_event_size_limit() -> None:
+    settings = parse_settings("trainer", "", ["--instance-id", "t-1", "--max-event-bytes", "1024"])
+    assert settings.instance_name == "t-1" and settings.max_event_bytes == 1024
+    assert "--instance-id" in settings_to_argv(settings, "trainer")
+
+
+def test_exactly_once_without_a_stable_identity_is_refused(capsys) -> None:
+    import predictor
+
+    assert predictor.main(["--exactly-once"]) == 2
+    assert "exactly-once needs a stable --instance-id" in capsys.readouterr().err
+    assert parse_settings("predictor", "", ["--exactly-once", "--instance-id", "p-1"]).exactly_once
