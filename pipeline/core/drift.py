@@ -1,0 +1,150 @@
+"""Input drift: live windows of events against the training data's profile, per feature.
+
+At training, every feature gets a reference profile: quantile bins for numbers (so each bin
+holds a similar share of the training rows), frequencies of the most common values for
+categories, and a slot for missing values. Live windows are counted into the same bins and
+compared with Jensen-Shannon distance (base 2, in [0, 1]) and the population stability index;
+0.1 is the usual alarm level for both on large references (Evidently, NannyML).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+MISSING = "__missing__"
+OTHER = "__other__"
+SMOOTHING = 1e-6  # empty bins would make PSI infinite
+
+
+@dataclass(frozen=True)
+class FeatureProfile:
+    name: str
+    kind: str  # "numeric" or "categorical"
+    edges: tuple[float, ...] = ()  # numeric: inner bin edges
+    categories: tuple[str, ...] = ()  # categorical: the values with their own bin
+    shares: tuple[float, ...] = ()  # reference share per bin, missing last
+
+    def bin_counts(self, values: Sequence[Any]) -> np.ndarray:
+        if self.kind == "numeric":
+            return _numeric_counts(values, self.edges)
+        return _categorical_counts(values, self.categories)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "edges": list(self.edges),
+            "categories": list(self.categories),
+            "shares": list(self.shares),
+        }
+
+    @classmethod
+    def from_dict(cls, payload: Mapping[str, Any]) -> FeatureProfile:
+        return cls(
+            name=str(payload["name"]),
+            kind=str(payload["kind"]),
+            edges=tuple(float(e) for e in payload.get("edges", [])),
+            categories=tuple(str(c) for c in payload.get("categories", [])),
+            shares=tuple(float(s) for s in payload["shares"]),
+        )
+
+
+def _numeric_counts(values: Sequence[Any], edges: Sequence[float]) -> np.ndarray:
+    numbers = pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(
+        dtype=np.float64
+    )
+    missing = np.isnan(numbers)
+    counts = np.bincount(
+        np.searchsorted(np.asarray(edges), numbers[~missing], side="right"),
+        minlength=len(edges) + 1,
+    ).astype(np.float64)
+    return np.append(counts, float(missing.sum()))
+
+
+def _categorical_counts(values: Sequence[Any], categories: Sequence[str]) -> np.ndarray:
+    index = {value: i for i, value in enumerate(categories)}
+    counts = np.zeros(len(categories) + 2)  # ..., other, missing
+    for value in values:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            counts[-1] += 1
+        else:
+            counts[index.get(str(value), len(categories))] += 1
+    return counts
+
+
+def profile_feature(name: str, kind: str, values: pd.Series, bins: int = 10) -> FeatureProfile:
+    if kind == "numeric":
+        numbers = pd.to_numeric(values, errors="coerce").dropna()
+        quantiles = np.unique(np.quantile(numbers, np.linspace(0, 1, bins + 1)[1:-1]))
+        profile = FeatureProfile(name, kind, edges=tuple(float(q) for q in quantiles))
+    else:
+        top = values.dropna().astype(str).value_counts().head(bins * 3)
+        profile = FeatureProfile(name, kind, categories=tuple(top.index))
+    counts = profile.bin_counts(list(values))
+    shares = counts / max(counts.sum(), 1.0)
+    return FeatureProfile(
+        name, kind, profile.edges, profile.categories, tuple(float(s) for s in shares)
+    )
+
+
+def reference_profile(
+    frame: pd.DataFrame, kinds: Mapping[str, str], bins: int = 10
+) -> dict[str, FeatureProfile]:
+    return {name: profile_feature(name, kind, frame[name], bins) for name, kind in kinds.items()}
+
+
+def js_distance(reference: np.ndarray, live: np.ndarray) -> float:
+    p, q = _normalised(reference), _normalised(live)
+    m = 0.5 * (p + q)
+    divergence = 0.5 * np.sum(p * np.log2(p / m)) + 0.5 * np.sum(q * np.log2(q / m))
+    return float(math.sqrt(max(divergence, 0.0)))
+
+
+def psi(reference: np.ndarray, live: np.ndarray) -> float:
+    p, q = _normalised(reference), _normalised(live)
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def _normalised(counts: np.ndarray) -> np.ndarray:
+    smoothed = np.asarray(counts, dtype=np.float64) + SMOOTHING
+    return smoothed / smoothed.sum()
+
+
+@dataclass
+class DriftMonitor:
+    """Windows of `window` events; a feature alarms after `patience` windows over threshold."""
+
+    profiles: Mapping[str, FeatureProfile]
+    window: int = 1000
+    threshold: float = 0.1
+    patience: int = 3
+    _buffer: dict[str, list[Any]] = field(default_factory=dict)
+    _seen: int = 0
+    over: dict[str, int] = field(default_factory=dict)  # consecutive windows over threshold
+
+    def add(self, columns: Mapping[str, Sequence[Any]]) -> dict[str, dict[str, float]] | None:
+        """Returns each feature's figures when a window closes, else None."""
+        rows = max((len(v) for v in columns.values()), default=0)
+        for name in self.profiles:
+            self._buffer.setdefault(name, []).extend(columns.get(name, [None] * rows))
+        self._seen += rows
+        if self._seen < self.window:
+            return None
+        figures = {}
+        for name, profile in self.profiles.items():
+            live = profile.bin_counts(self._buffer[name])
+            reference = np.asarray(profile.shares)
+            figures[name] = {"js": js_distance(reference, live), "psi": psi(reference, live)}
+            over = figures[name]["js"] > self.threshold or figures[name]["psi"] > self.threshold
+            self.over[name] = self.over.get(name, 0) + 1 if over else 0
+        self._buffer, self._seen = {}, 0
+        return figures
+
+    def alarms(self) -> list[str]:
+        return sorted(name for name, count in self.over.items() if count >= self.patience)

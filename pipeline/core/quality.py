@@ -1,0 +1,100 @@
+"""Online model quality from live labels: rolling windows per model version, and their trend.
+
+A holdout AUC says how a model did on last year's rows; the labels that arrive with (or after)
+live events say how it does now. Every `window` labelled predictions of one version close a
+window: precision, recall, AUC, log loss, accuracy and calibration over it, plus the EWMA of each
+over spans of 3, 5, 10 and 20 windows, so a dip can be told from the trend.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.metrics import log_loss, roc_auc_score
+
+EWMA_SPANS = (3, 5, 10, 20)
+EPSILON = 1e-15
+
+
+@dataclass(frozen=True)
+class WindowReport:
+    version: int
+    index: int  # 1 for the first window of this version
+    rows: int
+    metrics: dict[str, float]
+    ewma: dict[int, dict[str, float]]  # span -> metric -> smoothed value
+
+
+def window_metrics(truth: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, float]:
+    """Calibration is the mean predicted probability minus the observed positive rate."""
+    predicted = proba >= threshold
+    positives = truth == 1
+    tp = float(np.sum(predicted & positives))
+    both_classes = 0 < positives.sum() < len(truth)
+    return {
+        "precision": tp / max(float(predicted.sum()), 1.0),
+        "recall": tp / max(float(positives.sum()), 1.0),
+        "auc": float(roc_auc_score(truth, proba)) if both_classes else math.nan,
+        "log_loss": float(log_loss(truth, np.clip(proba, EPSILON, 1 - EPSILON), labels=[0, 1])),
+        "accuracy": float(np.mean(predicted == positives)),
+        "calibration": float(np.mean(proba) - np.mean(truth)),
+    }
+
+
+@dataclass
+class _VersionState:
+    truth: list[int] = field(default_factory=list)
+    proba: list[float] = field(default_factory=list)
+    windows: int = 0
+    ewma: dict[int, dict[str, float]] = field(default_factory=dict)
+
+
+class OnlineQuality:
+    """Feed (version, probability, label) as labels arrive; closed windows come back."""
+
+    def __init__(self, window: int = 1000, threshold: float = 0.5) -> None:
+        if window < 10:
+            raise ValueError(f"a quality window of {window} labelled events is too small")
+        self.window = window
+        self.threshold = threshold
+        self._versions: dict[int, _VersionState] = {}
+
+    def add(self, version: int, pairs: Iterable[tuple[float, int]]) -> list[WindowReport]:
+        state = self._versions.setdefault(version, _VersionState())
+        reports = []
+        for probability, label in pairs:
+            state.proba.append(probability)
+            state.truth.append(label)
+            if len(state.truth) >= self.window:
+                reports.append(self._close(version, state))
+        return reports
+
+    def _close(self, version: int, state: _VersionState) -> WindowReport:
+        truth, proba = np.asarray(state.truth), np.asarray(state.proba)
+        state.truth, state.proba = [], []
+        state.windows += 1
+        metrics = window_metrics(truth, proba, self.threshold)
+        for span in EWMA_SPANS:
+            alpha = 2.0 / (span + 1.0)
+            previous = state.ewma.setdefault(span, {})
+            for name, value in metrics.items():
+                if math.isnan(value):
+                    continue
+                old = previous.get(name)
+                previous[name] = value if old is None else alpha * value + (1 - alpha) * old
+        return WindowReport(
+            version=version,
+            index=state.windows,
+            rows=len(truth),
+            metrics=metrics,
+            ewma={span: dict(values) for span, values in state.ewma.items()},
+        )
+
+
+def decayed(report: WindowReport, holdout_auc: float, max_drop: float) -> bool:
+    """The live AUC of a window fell more than `max_drop` below the version's holdout AUC."""
+    auc = report.metrics.get("auc", math.nan)
+    return not math.isnan(auc) and auc < holdout_auc - max_drop
