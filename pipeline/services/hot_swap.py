@@ -13,12 +13,31 @@ from collections.abc import Callable
 
 from kafka import KafkaConsumer, TopicPartition
 
+from pipeline.config.settings import Settings
 from pipeline.core.batching import ServingModel
 from pipeline.core.messages import MessageError, ModelReady, parse_retrain_message
 from pipeline.errors import ModelError, RegistryError
 from pipeline.registry import tracking
 
 log = logging.getLogger(__name__)
+
+
+def champion_version(settings: Settings) -> int:
+    version = tracking.champion_version(settings)
+    if version is None:
+        raise ModelError(
+            f"no version of {settings.model_name} has the alias @champion; run initialize.py first"
+        )
+    return version
+
+
+def load_version(settings: Settings, version: int) -> ServingModel:
+    model = tracking.load_scoring_model(tracking.model_uri(settings.model_name, version))
+    return ServingModel(model, settings.model_name, version)
+
+
+def load_champion(settings: Settings) -> ServingModel:
+    return load_version(settings, champion_version(settings))
 
 
 class ModelSlot:

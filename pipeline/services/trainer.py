@@ -30,8 +30,8 @@ from pipeline.core.messages import (
 )
 from pipeline.core.training import evaluate
 from pipeline.core.tuning import TuningConfig
-from pipeline.errors import BrokerError
 from pipeline.kafka_io.clients import (
+    failure,
     finish_stalled_rebalance,
     group_membership,
     make_consumer,
@@ -44,6 +44,7 @@ from pipeline.registry.train_job import run_training
 
 log = logging.getLogger(__name__)
 
+ROLE = "trainer"  # its ACLs: python -m pipeline.kafka_io.acls --role trainer
 MAX_BACKOFF_S = 300.0
 
 
@@ -72,19 +73,22 @@ class Trainer:
             max_poll_interval_ms=60 * 60 * 1000,
         )
         producer = make_producer(settings, "trainer")
-        require_topic(consumer, settings.retrain_topic)
-        consumer.subscribe([settings.retrain_topic])
         pending = Pending()
-        if ready is not None:
-            ready.set()
         try:
+            require_topic(consumer, settings.retrain_topic, settings, ROLE)
+            consumer.subscribe([settings.retrain_topic])
+            if ready is not None:
+                ready.set()
             while not stop.is_set():
                 self._collect(consumer.poll(timeout_ms=300), pending)
                 finish_stalled_rebalance(consumer)
                 if pending.requests and time.monotonic() >= pending.retry_at:
                     self._serve(pending, data, consumer, producer)
         except KafkaError as exc:
-            raise BrokerError(f"the trainer lost Kafka: {exc}") from exc
+            doing = (
+                f"serving requests from {settings.retrain_topic} in group {settings.trainer_group}"
+            )
+            raise failure(exc, settings, doing, ROLE, group=settings.trainer_group) from exc
         finally:
             producer.close(timeout=10)
             consumer.close(autocommit=False)
