@@ -13,7 +13,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from pipeline.core.topics import TopicSpec
 from pipeline.errors import BrokerError
-from pipeline.kafka_io.failures import explain, kafka_failure
+from pipeline.kafka_io.failures import construct, explain, kafka_failure
 from pipeline.kafka_io.security import warn_if_unverified
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,8 @@ def admin_client(
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            return KafkaAdminClient(
+            return construct(
+                KafkaAdminClient,
                 bootstrap_servers=bootstrap_servers,
                 client_id="pipeline-admin",
                 **(security or {}),

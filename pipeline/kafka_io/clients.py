@@ -10,7 +10,7 @@ from kafka.errors import KafkaError
 
 from pipeline.config.settings import Settings
 from pipeline.errors import BrokerError
-from pipeline.kafka_io.failures import kafka_failure
+from pipeline.kafka_io.failures import construct, kafka_failure
 from pipeline.kafka_io.security import (
     SASL_PROTOCOLS,
     kafka_security,
@@ -67,7 +67,7 @@ def make_consumer(settings: Settings, role: str, **overrides: Any) -> KafkaConsu
         **overrides,
     }
     try:
-        return KafkaConsumer(**config)
+        return construct(KafkaConsumer, **config)
     except KafkaError as exc:
         raise failure(exc, settings, f"creating the {role} consumer") from exc
 

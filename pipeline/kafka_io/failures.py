@@ -10,7 +10,7 @@ messages are built from names only.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from kafka.errors import (
     AuthorizationError,
@@ -25,6 +25,26 @@ from kafka.errors import (
 from pipeline.errors import BrokerError
 from pipeline.kafka_io.login_probe import login_failure
 from pipeline.kafka_io.security import SASL_PROTOCOLS, principal_of
+
+Client = TypeVar("Client")
+
+
+def construct(cls: type[Client], **config: Any) -> Client:
+    """`cls(**config)`, but a constructor that fails leaves no thread behind.
+
+    kafka-python 3.0.12's consumer and admin client start their network thread before they
+    bootstrap; when the bootstrap fails (a refused login, no broker) the constructor raises and
+    that thread runs on with nobody to close it. Here the half-built client is closed first.
+    """
+    client = cls.__new__(cls)
+    try:
+        client.__init__(**config)  # type: ignore[misc]
+    except BaseException:
+        network = getattr(client, "_client", None)
+        if network is not None:
+            network.close()
+        raise
+    return client
 
 
 def kafka_failure(
