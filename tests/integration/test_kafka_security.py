@@ -153,17 +153,19 @@ def test_the_live_loop_runs_with_one_least_privileged_principal_per_role(
         progress=lambda line: None,
     )
     assert all(x.settings.kafka_ssl_check_hostname for x in (predictor, trainer, sample))
-    with in_thread(trainer.run), in_thread(predictor.run):
-        summary = sample.run(threading.Event())
-        ready = news.wait_for(
-            lambda r: any(b'"model_ready"' in x.value for x in r), 180, "a model_ready"
-        )
-        await_true(lambda: predictor.slot.current.version == 2, 60, "the Predictor to swap")
+    try:
+        with in_thread(trainer.run), in_thread(predictor.run):
+            summary = sample.run(threading.Event())
+            ready = news.wait_for(
+                lambda r: any(b'"model_ready"' in x.value for x in r), 180, "a model_ready"
+            )
+            await_true(lambda: predictor.slot.current.version == 2, 60, "the Predictor to swap")
+    finally:
+        news.close()
     assert summary["events"] == 300 and summary["predictions"] == 300
     assert summary["missing"] == 0 and summary["duplicates"] == 0
     assert any(b"retrain_request" in r.value for r in ready)
     assert predictor.counters.retrain_requests >= 1 and trainer.trainings == 1
-    news.close()
 
 
 def test_ops_may_write_retrain_requests_and_describe_the_predictor_group_only(
