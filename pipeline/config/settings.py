@@ -77,6 +77,11 @@ class Settings:
     kafka_sasl_username: str = setting("", "SASL user name")
     kafka_sasl_password: str = setting("", "SASL password (never logged)", secret=True)
     kafka_ssl_cafile: str = setting("", "CA file that signs the brokers' certificates")
+    kafka_ssl_check_hostname: bool = setting(
+        True,
+        "check that the broker's TLS certificate names the host connected to (off: any "
+        "certificate the CA signed is accepted, and each client logs a warning)",
+    )
     mlflow_username: str = setting("", "user name for an MLflow server with authentication")
     mlflow_password: str = setting("", "password for the MLflow server (never logged)", secret=True)
     instance_id: str = setting(

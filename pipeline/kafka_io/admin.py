@@ -13,6 +13,8 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from pipeline.core.topics import TopicSpec
 from pipeline.errors import BrokerError
+from pipeline.kafka_io.failures import construct, explain, kafka_failure
+from pipeline.kafka_io.security import warn_if_unverified
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +23,12 @@ def admin_client(
     bootstrap_servers: str, timeout_s: float = 30.0, security: Mapping[str, Any] | None = None
 ) -> KafkaAdminClient:
     """Retry until the deadline so a broker that is still starting is not an error."""
+    warn_if_unverified(security or {}, "pipeline-admin")
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            return KafkaAdminClient(
+            return construct(
+                KafkaAdminClient,
                 bootstrap_servers=bootstrap_servers,
                 client_id="pipeline-admin",
                 **(security or {}),
@@ -34,17 +38,22 @@ def admin_client(
         except (KafkaError, OSError) as exc:
             if time.monotonic() >= deadline:
                 raise BrokerError(
-                    f"no Kafka broker answers at {bootstrap_servers} after {timeout_s:.0f}s: {exc}"
+                    explain(exc, bootstrap_servers, security or {}, "connecting")
+                    or f"no Kafka broker answers at {bootstrap_servers} after {timeout_s:.0f}s: {exc}"
                 ) from exc
             time.sleep(0.5)
 
 
-def wait_for_broker(bootstrap_servers: str, timeout_s: float = 30.0) -> None:
+def wait_for_broker(
+    bootstrap_servers: str, timeout_s: float = 30.0, security: Mapping[str, Any] | None = None
+) -> None:
     """A broker is ready once it answers a metadata request."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            client = admin_client(bootstrap_servers, max(deadline - time.monotonic(), 1.0))
+            client = admin_client(
+                bootstrap_servers, max(deadline - time.monotonic(), 1.0), security
+            )
             try:
                 client.list_topics()
                 return
@@ -80,7 +89,7 @@ def ensure_topics(
                 pass  # another process created it between list and create
         return created
     except KafkaError as exc:
-        raise BrokerError(f"cannot create topics on {bootstrap_servers}: {exc}") from exc
+        raise kafka_failure(exc, bootstrap_servers, security or {}, "creating topics") from exc
     finally:
         client.close()
 

@@ -14,7 +14,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,12 +21,22 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from pipeline.config.logs import setup_logging
 from pipeline.config.settings import Settings
 from pipeline.errors import BrokerError, PipelineError
 from pipeline.kafka_io.admin import wait_for_broker
 from pipeline.kafka_io.jars import KAFKA_VERSION, ensure_jars
+from pipeline.kafka_io.processes import alive, free_port, java_executable, port_in_use, stop_pid
+from pipeline.kafka_io.secure_broker import (
+    BrokerSecurity,
+    admin_client_config,
+    java_argfile,
+    scram_arguments,
+    server_properties,
+    write_private,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,31 +51,6 @@ logger.kafka.level=INFO
 """
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def java_executable() -> str:
-    home = os.environ.get("JAVA_HOME")
-    candidate = Path(home, "bin", "java") if home else None
-    if candidate and candidate.exists():
-        return str(candidate)
-    found = shutil.which("java")
-    if found is None:
-        raise BrokerError(
-            "Java 17+ is needed to run the local Kafka broker (or use Docker / "
-            "KAFKA_BOOTSTRAP_SERVERS)"
-        )
-    return found
-
-
 def new_cluster_id() -> str:
     """Kafka's id format (url-safe base64 of 16 random bytes), never starting with '-': the
     storage tool would read such an id as an option (Kafka's own Uuid.randomUuid skips them too;
@@ -78,16 +62,26 @@ def new_cluster_id() -> str:
 
 
 class LocalBroker:
-    """One KRaft broker+controller process; `stop()` leaves no JVM behind."""
+    """One KRaft broker+controller process; `stop()` leaves no JVM behind.
+
+    Without `security` it is PLAINTEXT with no authentication, what every local use needs; with
+    it, SASL_SSL + SCRAM-SHA-512 and the StandardAuthorizer (see `secure_broker`).
+    """
 
     def __init__(
-        self, data_dir: Path, port: int = 0, version: str = KAFKA_VERSION, heap: str = "512m"
+        self,
+        data_dir: Path,
+        port: int = 0,
+        version: str = KAFKA_VERSION,
+        heap: str = "512m",
+        security: BrokerSecurity | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port or free_port()
         self.controller_port = free_port()
         self.version = version
         self.heap = heap
+        self.security = security
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -98,19 +92,32 @@ class LocalBroker:
     def log_file(self) -> Path:
         return self.data_dir / "broker.log"
 
+    @property
+    def admin_security(self) -> dict[str, Any]:
+        """kafka-python arguments for the admin (super user) principal; empty when PLAINTEXT."""
+        return admin_client_config(self.security) if self.security else {}
+
+    def _listeners(self) -> list[str]:
+        if self.security is not None:
+            return server_properties(self.security, self.port, self.controller_port)
+        return [
+            f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "inter.broker.listener.name=PLAINTEXT",
+        ]
+
     def _write_config(self) -> Path:
         config = self.data_dir / "server.properties"
-        config.write_text(
+        write_private(  # with security, it holds the broker's own password
+            config,
             "\n".join(
                 [
                     "process.roles=broker,controller",
                     "node.id=1",
                     f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
-                    "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-                    "inter.broker.listener.name=PLAINTEXT",
+                    *self._listeners(),
                     f"log.dirs={self.data_dir / 'logs'}",
                     "num.partitions=1",
                     "offsets.topic.replication.factor=1",
@@ -122,7 +129,7 @@ class LocalBroker:
                     "auto.create.topics.enable=false",
                     "",
                 ]
-            )
+            ),
         )
         (self.data_dir / "log4j2.properties").write_text(LOG4J_CONFIG)
         return config
@@ -130,6 +137,13 @@ class LocalBroker:
     def _java(self, libs: Path, main: str, *args: str) -> list[str]:
         return [
             java_executable(),
+            *self._jvm_options(libs),
+            main,
+            *args,
+        ]
+
+    def _jvm_options(self, libs: Path) -> list[str]:
+        return [
             f"-Xmx{self.heap}",
             "-Xms128m",
             "-XX:+UseG1GC",
@@ -137,23 +151,21 @@ class LocalBroker:
             f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}",
             "-cp",
             f"{libs}/*",
-            main,
-            *args,
         ]
 
     def _format(self, libs: Path, config: Path) -> None:
-        cluster_id = new_cluster_id()
-        command = self._java(
-            libs,
-            "kafka.tools.StorageTool",
-            "format",
-            "-t",
-            cluster_id,
-            "-c",
-            str(config),
-            "--standalone",
-        )
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        arguments = ["format", "-t", new_cluster_id(), "-c", str(config), "--standalone"]
+        if self.security is None:
+            command = self._java(libs, "kafka.tools.StorageTool", *arguments)
+        else:  # SCRAM users carry passwords: the whole command line goes in an argument file
+            argfile = self.data_dir / "format.args"
+            arguments += scram_arguments(self.security)
+            everything = [*self._jvm_options(libs), "kafka.tools.StorageTool", *arguments]
+            command = [java_executable(), java_argfile(argfile, everything)]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+        finally:
+            (self.data_dir / "format.args").unlink(missing_ok=True)
         if done.returncode != 0:
             raise BrokerError(f"formatting KRaft storage failed:\n{done.stdout}{done.stderr}")
 
@@ -194,7 +206,11 @@ class LocalBroker:
         deadline = time.monotonic() + timeout_s
         while self.process is not None and self.process.poll() is None:
             if port_in_use(self.port):
-                wait_for_broker(self.bootstrap_servers, max(deadline - time.monotonic(), 1.0))
+                wait_for_broker(
+                    self.bootstrap_servers,
+                    max(deadline - time.monotonic(), 1.0),
+                    security=self.admin_security,
+                )
                 return
             if time.monotonic() >= deadline:
                 break
@@ -228,36 +244,6 @@ def broker_for(settings: Settings) -> Iterator[Settings]:
         yield replace(settings, bootstrap_servers=broker.bootstrap_servers)
 
 
-def stop_pid(pid: int, timeout_s: float = 30.0) -> None:
-    """SIGTERM lets Kafka close its logs cleanly; SIGKILL only if it will not go."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return
-        time.sleep(0.1)
-    log.warning("Kafka (pid %d) ignored SIGTERM for %.0fs; killing it", pid, timeout_s)
-    os.kill(pid, signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-        if waited == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
-
-
 def _cli(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.kafka_io.broker", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "status", "run", "fetch"])
@@ -277,7 +263,7 @@ def _cli(argv: list[str] | None = None) -> int:
         if args.command == "fetch":
             print(ensure_jars())
         elif args.command == "up":
-            if pid_file.exists() and _alive(int(pid_file.read_text())):
+            if pid_file.exists() and alive(int(pid_file.read_text())):
                 print(f"Kafka already running (pid {pid_file.read_text().strip()})")
                 return 0
             broker = LocalBroker(args.dir, args.port).start(detach=True)
@@ -294,7 +280,7 @@ def _cli(argv: list[str] | None = None) -> int:
             pid_file.unlink()
             print("Kafka stopped")
         elif args.command == "status":
-            running = pid_file.exists() and _alive(int(pid_file.read_text()))
+            running = pid_file.exists() and alive(int(pid_file.read_text()))
             print("running" if running else "stopped")
             return 0 if running else 1
         else:

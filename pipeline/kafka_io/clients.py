@@ -10,25 +10,30 @@ from kafka.errors import KafkaError
 
 from pipeline.config.settings import Settings
 from pipeline.errors import BrokerError
+from pipeline.kafka_io.failures import construct, kafka_failure
+from pipeline.kafka_io.security import (
+    SASL_PROTOCOLS,
+    kafka_security,
+    principal_of,
+    warn_if_unverified,
+)
 
 
-def kafka_security(settings: Settings) -> dict[str, Any]:
-    """The kafka-python arguments for SSL/SASL, only those that are set."""
-    config: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
-    optional = {
-        "sasl_mechanism": settings.kafka_sasl_mechanism,
-        "sasl_plain_username": settings.kafka_sasl_username,
-        "sasl_plain_password": settings.kafka_sasl_password,
-        "ssl_cafile": settings.kafka_ssl_cafile,
-    }
-    config.update({key: value for key, value in optional.items() if value})
-    return config
+def failure(
+    exc: BaseException, settings: Settings, doing: str, role: str | None = None, **names: str
+) -> BrokerError:
+    """`kafka_failure` for a client built from `settings` (see failures.py)."""
+    return kafka_failure(
+        exc, settings.bootstrap_servers, kafka_security(settings), doing, role, **names
+    )
 
 
 def _common(settings: Settings, role: str) -> dict[str, Any]:
+    client_id = f"{role}-{settings.instance_name}"
+    warn_if_unverified(kafka_security(settings), client_id)
     return {
         "bootstrap_servers": settings.bootstrap_servers.split(","),
-        "client_id": f"{role}-{settings.instance_name}",
+        "client_id": client_id,
         # After a broker restart, reconnect within a second rather than after a backoff that has
         # grown to 30 s while it was down (make chaos, 8 s outage: scoring again after 11.5 s
         # without this, 0.5 s with it).
@@ -51,9 +56,7 @@ def make_producer(settings: Settings, role: str, **overrides: Any) -> KafkaProdu
     try:
         return KafkaProducer(**config)
     except KafkaError as exc:
-        raise BrokerError(
-            f"cannot create a producer on {settings.bootstrap_servers}: {exc}"
-        ) from exc
+        raise failure(exc, settings, f"creating the {role} producer") from exc
 
 
 def make_consumer(settings: Settings, role: str, **overrides: Any) -> KafkaConsumer:
@@ -64,11 +67,9 @@ def make_consumer(settings: Settings, role: str, **overrides: Any) -> KafkaConsu
         **overrides,
     }
     try:
-        return KafkaConsumer(**config)
+        return construct(KafkaConsumer, **config)
     except KafkaError as exc:
-        raise BrokerError(
-            f"cannot create a consumer on {settings.bootstrap_servers}: {exc}"
-        ) from exc
+        raise failure(exc, settings, f"creating the {role} consumer") from exc
 
 
 # A static member never leaves its group (a restart must find its place kept), so the session,
@@ -86,15 +87,30 @@ def group_membership(settings: Settings, group_id: str) -> dict[str, Any]:
     }
 
 
-def require_topic(consumer: KafkaConsumer, topic: str) -> int:
-    """Joining a group before the topic's metadata is known assigns nothing; fail fast instead."""
+def require_topic(
+    consumer: KafkaConsumer, topic: str, settings: Settings | None = None, role: str | None = None
+) -> int:
+    """Joining a group before the topic's metadata is known assigns nothing; fail fast instead.
+
+    The broker leaves the topics a principal may not describe out of its metadata, so behind
+    ACLs a missing topic and a forbidden one look the same: with `settings` the message names
+    both causes, the principal and the role whose ACLs to grant."""
     try:
         partitions = consumer.partitions_for_topic(topic)
     except KafkaError as exc:
+        if settings is not None:
+            raise failure(exc, settings, f"reading metadata of topic {topic}", role) from exc
         raise BrokerError(f"cannot read metadata of topic {topic}: {exc}") from exc
-    if not partitions:
-        raise BrokerError(f"topic {topic} does not exist; run initialize.py to create the topics")
-    return len(partitions)
+    if partitions:
+        return len(partitions)
+    message = f"topic {topic} does not exist; run initialize.py to create the topics"
+    config = kafka_security(settings) if settings is not None else {}
+    if config.get("security_protocol") in SASL_PROTOCOLS:
+        message += (
+            f", or {principal_of(config)} may not describe it: grant its ACLs "
+            f"(python -m pipeline.kafka_io.acls --role {role or '<role>'})"
+        )
+    raise BrokerError(message)
 
 
 def finish_stalled_rebalance(consumer: KafkaConsumer) -> None:

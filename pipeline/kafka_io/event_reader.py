@@ -14,7 +14,7 @@ from pipeline.config.settings import Settings
 from pipeline.core.events import Event, parse_event
 from pipeline.errors import BrokerError, ValidationError
 from pipeline.kafka_io.admin import admin_client
-from pipeline.kafka_io.clients import kafka_security, make_consumer
+from pipeline.kafka_io.clients import failure, kafka_security, make_consumer
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,8 @@ def scored_offsets(settings: Settings) -> dict[str, int]:
         finally:
             admin.close()
     except KafkaError as exc:
-        raise BrokerError(
-            f"cannot read the offsets of group {settings.predictor_group}: {exc}"
-        ) from exc
+        doing = f"reading the committed offsets of group {settings.predictor_group}"
+        raise failure(exc, settings, doing, "trainer", group=settings.predictor_group) from exc
     return {
         str(tp.partition): meta.offset
         for tp, meta in committed.items()
@@ -82,7 +81,7 @@ def read_events(
                     remaining.pop(tp, None)
                     consumer.pause(tp)
     except KafkaError as exc:
-        raise BrokerError(f"reading {settings.input_topic} failed: {exc}") from exc
+        raise failure(exc, settings, f"reading {settings.input_topic}", "trainer") from exc
     finally:
         consumer.close()
     log.info(

@@ -17,15 +17,34 @@ from collections.abc import Callable
 
 from kafka import KafkaConsumer, TopicPartition
 
+from pipeline.config.settings import Settings
 from pipeline.core.batching import ServingModel
 from pipeline.core.messages import MessageError, ModelReady, parse_retrain_message
 from pipeline.errors import ModelError, RegistryError
-from pipeline.registry import artifacts
+from pipeline.registry import artifacts, tracking
 
 log = logging.getLogger(__name__)
 
 FIRST_RETRY_S = 0.5
 MAX_RETRY_S = 30.0
+
+
+def champion_version(settings: Settings) -> int:
+    version = tracking.champion_version(settings)
+    if version is None:
+        raise ModelError(
+            f"no version of {settings.model_name} has the alias @champion; run initialize.py first"
+        )
+    return version
+
+
+def load_version(settings: Settings, version: int) -> ServingModel:
+    model = artifacts.load_scoring_model(settings.model_name, version)
+    return ServingModel(model, settings.model_name, version)
+
+
+def load_champion(settings: Settings) -> ServingModel:
+    return load_version(settings, champion_version(settings))
 
 
 class ModelSlot:

@@ -19,19 +19,26 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from pipeline.config.settings import Settings, check_consistent
-from pipeline.core.batching import BatchResult, InputRecord, Output, ServingModel, score_batch
+from pipeline.core.batching import BatchResult, InputRecord, Output, score_batch
 from pipeline.core.messages import RetrainRequest, to_json
-from pipeline.errors import BrokerError, ModelError
+from pipeline.errors import BrokerError
 from pipeline.kafka_io.clients import (
+    failure,
     finish_stalled_rebalance,
     group_membership,
     make_consumer,
     make_producer,
     require_topic,
 )
-from pipeline.registry import artifacts, tracking
+from pipeline.registry import tracking
 from pipeline.services.heartbeat import HeartbeatPublisher
-from pipeline.services.hot_swap import ModelSlot, ModelWatcher, announcement_reader
+from pipeline.services.hot_swap import (
+    ModelSlot,
+    ModelWatcher,
+    announcement_reader,
+    champion_version,
+    load_version,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +68,7 @@ class Counters:
     labelled_since_request: int = 0
 
 
+ROLE = "predictor"  # its ACLs: python -m pipeline.kafka_io.acls --role predictor
 FETCH_MAX_WAIT_MS = 200
 # A model load in progress may take a few seconds; a Predictor that stops waits for it rather
 # than leave a thread importing model code behind it.
@@ -71,24 +79,6 @@ def _log_failed_commit(offsets: object, response: object) -> None:
     """A failed asynchronous commit is covered by the next one; only worth a warning."""
     if isinstance(response, Exception):
         log.warning("offset commit failed (the next one covers it): %s", response)
-
-
-def champion_version(settings: Settings) -> int:
-    version = tracking.champion_version(settings)
-    if version is None:
-        raise ModelError(
-            f"no version of {settings.model_name} has the alias @champion; run initialize.py first"
-        )
-    return version
-
-
-def load_version(settings: Settings, version: int) -> ServingModel:
-    model = artifacts.load_scoring_model(settings.model_name, version)
-    return ServingModel(model, settings.model_name, version)
-
-
-def load_champion(settings: Settings) -> ServingModel:
-    return load_version(settings, champion_version(settings))
 
 
 class Predictor:
@@ -104,9 +94,12 @@ class Predictor:
         settings = self.settings
         tracking.connect(settings)
         champion_version(settings)  # registry problems surface before any Kafka I/O
-        reader = announcement_reader(
-            lambda: make_consumer(settings, "predictor-watch"), settings.retrain_topic
-        )
+        try:
+            reader = announcement_reader(
+                lambda: make_consumer(settings, "predictor-watch"), settings.retrain_topic
+            )
+        except KafkaError as exc:
+            raise self._failure(exc, f"positioning on topic {settings.retrain_topic}") from exc
         try:
             # Read again now that the reader is positioned: a promotion between the first read
             # and the positioning is in this answer, one after it is in the reader.
@@ -134,10 +127,11 @@ class Predictor:
             # latency; it only spares an idle Predictor hundreds of empty fetches a second.
             fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
-        producer = self._producer()
+        producer = None
         heartbeat = HeartbeatPublisher(settings)
         try:
-            require_topic(consumer, settings.input_topic)
+            producer = self._producer()
+            require_topic(consumer, settings.input_topic, settings, ROLE)
             consumer.subscribe([settings.input_topic], listener=self.assignment)
             if ready is not None:
                 ready.set()
@@ -146,18 +140,40 @@ class Predictor:
             # stalls the loop (README, Performance: the figures before and after).
             gc.freeze()
             self._loop(consumer, producer, heartbeat, stop)
+        except KafkaError as exc:
+            raise self._failure(exc, "serving") from exc
         finally:
             self.watcher.stop()
             heartbeat.close()
             self._close(consumer, producer)
             self.watcher.finish(WATCHER_JOIN_S)
 
+    def _failure(self, exc: BaseException, doing: str) -> BrokerError:
+        """A Kafka error as a BrokerError naming this principal and what it was refused."""
+        return failure(
+            exc,
+            self.settings,
+            doing,
+            ROLE,
+            group=self.settings.predictor_group,
+            transactional_id=self._transactional_id(),
+        )
+
+    def _transactional_id(self) -> str:
+        """`<group>-<instance>`: the ACLs grant the prefix `<group>-` (pipeline.kafka_io.acls)."""
+        return f"{self.settings.predictor_group}-{self.settings.instance_name}"
+
     def _producer(self) -> KafkaProducer:
         if not self.settings.exactly_once:
             return make_producer(self.settings, "predictor")
-        transactional_id = f"{self.settings.predictor_group}-{self.settings.instance_name}"
-        producer = make_producer(self.settings, "predictor", transactional_id=transactional_id)
-        producer.init_transactions()  # fences a previous incarnation and aborts its open work
+        producer = make_producer(
+            self.settings, "predictor", transactional_id=self._transactional_id()
+        )
+        try:
+            producer.init_transactions()  # fences a previous incarnation and aborts its open work
+        except KafkaError as exc:
+            producer.close(timeout=0)
+            raise self._failure(exc, "initializing transactions") from exc
         return producer
 
     def _loop(
@@ -169,9 +185,14 @@ class Predictor:
     ) -> None:
         assert self.slot is not None
         while not stop.is_set():
-            polled = consumer.poll(
-                timeout_ms=self.settings.batch_wait_ms or 1, max_records=self.settings.batch_size
-            )
+            try:
+                polled = consumer.poll(
+                    timeout_ms=self.settings.batch_wait_ms or 1,
+                    max_records=self.settings.batch_size,
+                )
+            except KafkaError as exc:
+                doing = f"consuming {self.settings.input_topic} in group {self.settings.predictor_group}"
+                raise self._failure(exc, doing) from exc
             finish_stalled_rebalance(consumer)
             self.slot.swap_if_pending()
             heartbeat.maybe_send(consumer, self.slot.current.version)
@@ -192,8 +213,8 @@ class Predictor:
                 else:
                     self._publish_then_commit(producer, consumer, result, retrain, offsets)
             except KafkaError as exc:
-                raise BrokerError(
-                    f"publishing a batch failed; its offsets stay uncommitted: {exc}"
+                raise self._failure(
+                    exc, "publishing a batch (its offsets stay uncommitted)"
                 ) from exc
             self._count(result, retrain)
 
@@ -272,11 +293,12 @@ class Predictor:
         if result.dead_letters:
             log.debug("%d event(s) sent to the DLQ", len(result.dead_letters))
 
-    def _close(self, consumer: KafkaConsumer, producer: KafkaProducer) -> None:
+    def _close(self, consumer: KafkaConsumer, producer: KafkaProducer | None) -> None:
         started = time.monotonic()
         try:
-            producer.flush(timeout=10)
-            producer.close(timeout=10)
+            if producer is not None:
+                producer.flush(timeout=10)
+                producer.close(timeout=10)
             owned = {tp: o for tp, o in self._uncommitted.items() if tp in consumer.assignment()}
             if owned:  # the last offsets, synchronously; never for partitions handed away
                 consumer.commit(owned)

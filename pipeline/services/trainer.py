@@ -27,8 +27,8 @@ from pipeline.core.messages import (
     parse_retrain_message,
     to_json,
 )
-from pipeline.errors import BrokerError
 from pipeline.kafka_io.clients import (
+    failure,
     finish_stalled_rebalance,
     group_membership,
     make_consumer,
@@ -40,6 +40,7 @@ from pipeline.services import retrain
 
 log = logging.getLogger(__name__)
 
+ROLE = "trainer"  # its ACLs: python -m pipeline.kafka_io.acls --role trainer
 MAX_BACKOFF_S = 300.0
 
 
@@ -68,19 +69,22 @@ class Trainer:
             max_poll_interval_ms=60 * 60 * 1000,
         )
         producer = make_producer(settings, "trainer")
-        require_topic(consumer, settings.retrain_topic)
-        consumer.subscribe([settings.retrain_topic])
         pending = Pending()
-        if ready is not None:
-            ready.set()
         try:
+            require_topic(consumer, settings.retrain_topic, settings, ROLE)
+            consumer.subscribe([settings.retrain_topic])
+            if ready is not None:
+                ready.set()
             while not stop.is_set():
                 self._collect(consumer.poll(timeout_ms=300), pending)
                 finish_stalled_rebalance(consumer)
                 if pending.requests and time.monotonic() >= pending.retry_at:
                     self._serve(pending, data, consumer, producer)
         except KafkaError as exc:
-            raise BrokerError(f"the trainer lost Kafka: {exc}") from exc
+            doing = (
+                f"serving requests from {settings.retrain_topic} in group {settings.trainer_group}"
+            )
+            raise failure(exc, settings, doing, ROLE, group=settings.trainer_group) from exc
         finally:
             producer.close(timeout=10)
             consumer.close(autocommit=False)

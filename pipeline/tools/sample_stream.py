@@ -12,14 +12,17 @@ from typing import Any
 
 import pandas as pd
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 from pipeline.config.settings import Settings
 from pipeline.core.events import encode_event
 from pipeline.core.schema import FEATURE_FIELDS, LABEL_FIELD
 from pipeline.core.stream_stats import StreamStats
-from pipeline.kafka_io.clients import make_consumer, make_producer, require_topic
+from pipeline.kafka_io.clients import failure, make_consumer, make_producer, require_topic
 
 log = logging.getLogger(__name__)
+
+ROLE = "sample-app"  # its ACLs: python -m pipeline.kafka_io.acls --role sample-app
 
 
 def event_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -59,7 +62,7 @@ def _listener(settings: Settings) -> KafkaConsumer:
     )
     partitions = []
     for topic in (settings.predictions_topic, settings.dlq_topic):
-        count = require_topic(consumer, topic)
+        count = require_topic(consumer, topic, settings, ROLE)
         partitions += [TopicPartition(topic, p) for p in range(count)]
     consumer.assign(partitions)
     consumer.seek_to_end(*partitions)
@@ -81,8 +84,15 @@ class SampleApp:
         self.progress = progress
         self._done = threading.Event()
         self._listening = threading.Event()
+        self._receive_error: KafkaError | None = None
 
     def run(self, stop: threading.Event) -> dict[str, Any]:
+        try:
+            return self._run(stop)
+        except KafkaError as exc:
+            raise failure(exc, self.settings, "streaming events", ROLE) from exc
+
+    def _run(self, stop: threading.Event) -> dict[str, Any]:
         listener = _listener(self.settings)
         receiver = threading.Thread(target=self._receive, args=(listener,), daemon=True)
         receiver.start()
@@ -99,6 +109,8 @@ class SampleApp:
             self._done.set()
             receiver.join(timeout=10)
             producer.close(timeout=10)
+        if self._receive_error is not None:
+            raise self._receive_error
         summary = self.stats.summary()
         self.progress(self.stats.progress_line())
         return summary
@@ -132,7 +144,7 @@ class SampleApp:
     def _drain(self, stop: threading.Event) -> None:
         deadline = time.monotonic() + self.settings.drain_timeout_s
         next_report = time.monotonic() + 1.0
-        while not stop.is_set() and time.monotonic() < deadline:
+        while not stop.is_set() and time.monotonic() < deadline and self._receive_error is None:
             if self.stats.missing == 0 and self.stats.dlq >= self.stats.bad_sent:
                 return
             time.sleep(0.05)
@@ -161,5 +173,8 @@ class SampleApp:
                             now,
                             prediction.get("scored_at_ms"),
                         )
+        except KafkaError as exc:  # raised by run() in the caller's thread
+            self._receive_error = exc
+            self._listening.set()
         finally:
             consumer.close()

@@ -16,7 +16,7 @@ from pipeline.config.settings import Settings
 from pipeline.core.tuning import TuningConfig
 from pipeline.registry import tracking
 from pipeline.services.first_model import train_first_model
-from pipeline.services.predictor import load_champion
+from pipeline.services.hot_swap import load_champion
 
 log = logging.getLogger(__name__)
 

@@ -30,6 +30,7 @@ from pipeline.core.training import train_model
 from pipeline.core.tuning import TuningConfig
 from pipeline.kafka_io.admin import ensure_topics, wait_for_broker
 from pipeline.kafka_io.broker import LocalBroker
+from pipeline.kafka_io.security import kafka_security
 from pipeline.registry import tracking
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -116,11 +117,10 @@ def register(settings: Settings, model: ScoringModel, holdout) -> int:
         return tracking.log_model_version(settings, model, holdout).version
 
 
-@pytest.fixture
-def live(kafka_bootstrap, unique, mlflow_home, data_dir, trained_model, adult) -> Settings:
-    """Settings of one test: its own topics, groups and model name, with a champion (v1)."""
-    settings = Settings(
-        bootstrap_servers=kafka_bootstrap,
+def live_settings(bootstrap: str, unique: str, mlflow_home: Path, data_dir: Path) -> Settings:
+    """Settings of one test: its own topics, groups and model name."""
+    return Settings(
+        bootstrap_servers=bootstrap,
         home=mlflow_home,
         data_dir=data_dir,
         allow_download=False,
@@ -142,6 +142,12 @@ def live(kafka_bootstrap, unique, mlflow_home, data_dir, trained_model, adult) -
         retry_backoff_s=1.0,
         log_level="INFO",
     )
+
+
+@pytest.fixture
+def live(kafka_bootstrap, unique, mlflow_home, data_dir, trained_model, adult) -> Settings:
+    """Settings of one test: its own topics, groups and model name, with a champion (v1)."""
+    settings = live_settings(kafka_bootstrap, unique, mlflow_home, data_dir)
     ensure_topics(settings.bootstrap_servers, settings.topic_specs())
     tracking.set_champion(settings, register(settings, trained_model, adult.test.head(50)))
     return settings
@@ -179,7 +185,9 @@ def start_script(script: str, settings: Settings, log_path: Path) -> subprocess.
 
 
 def produce(settings: Settings, values: list[tuple[str, bytes]], topic: str | None = None) -> None:
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = KafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers, acks="all", **kafka_security(settings)
+    )
     for key, value in values:
         producer.send(topic or settings.input_topic, value=value, key=key.encode())
     producer.flush(30)
@@ -194,6 +202,7 @@ class TopicReader:
             bootstrap_servers=settings.bootstrap_servers,
             isolation_level="read_committed",
             enable_auto_commit=False,
+            **kafka_security(settings),
         )
         partitions = self.consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in partitions]

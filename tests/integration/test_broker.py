@@ -7,7 +7,8 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from pipeline.core.topics import TopicSpec
 from pipeline.kafka_io.admin import ensure_topics
-from pipeline.kafka_io.broker import LocalBroker, _alive, ensure_jars
+from pipeline.kafka_io.broker import LocalBroker, ensure_jars
+from pipeline.kafka_io.processes import alive
 
 
 @pytest.mark.skipif(
@@ -23,7 +24,7 @@ def test_local_broker_starts_answers_and_stops_without_orphans(tmp_path) -> None
         assert ensure_topics(broker.bootstrap_servers, [TopicSpec("probe", 1)]) == ["probe"]
     finally:
         broker.stop()
-    assert not _alive(pid)
+    assert not alive(pid)
     assert broker.process is None
 
 

@@ -89,12 +89,14 @@ def test_secrets_stay_out_of_reprs_command_lines_and_help(capsys) -> None:
     assert secret_env(settings) == env
     assert kafka_security(settings) == {
         "security_protocol": "SASL_SSL",
+        "ssl_check_hostname": True,
         "sasl_mechanism": "PLAIN",
         "sasl_plain_username": "app",
         "sasl_plain_password": "hunter2",
     }
     assert kafka_security(parse_settings("predictor", "", [], env={})) == {
-        "security_protocol": "PLAINTEXT"
+        "security_protocol": "PLAINTEXT",
+        "ssl_check_hostname": True,
     }
 
 

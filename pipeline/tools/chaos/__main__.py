@@ -19,7 +19,7 @@ from pipeline.config.logs import setup_logging
 from pipeline.config.settings import Settings
 from pipeline.core.data import load_adult
 from pipeline.kafka_io.broker import LocalBroker
-from pipeline.services.predictor import load_champion
+from pipeline.services.hot_swap import load_champion
 from pipeline.tools.chaos import faults
 from pipeline.tools.chaos.harness import FaultResult
 from pipeline.tools.chaos.registry import registry_outage

@@ -21,8 +21,8 @@ import pandas as pd
 
 from pipeline.core.scoring import ScoringModel
 from pipeline.kafka_io.admin import wait_for_members
-from pipeline.kafka_io.broker import free_port
 from pipeline.kafka_io.clients import kafka_security
+from pipeline.kafka_io.processes import free_port
 from pipeline.registry import tracking
 from pipeline.tools.chaos.faults import Stage, request_retrain
 from pipeline.tools.chaos.harness import FaultResult, Script, isolated, stop_all
