@@ -250,11 +250,12 @@ def settings_from(
                 )
         values[spec.name] = value
     values.update(overrides)
-    return check_consistent(Settings(**values))
+    return Settings(**values)
 
 
 def check_consistent(settings: Settings) -> Settings:
-    """Settings that are each valid but wrong together."""
+    """Settings that are each valid but wrong together for a running Predictor (tools that only
+    read names, such as the ACL printer, take them as they are)."""
     if settings.exactly_once and not settings.instance_id:
         raise ConfigError(
             "exactly-once needs a stable --instance-id: the transactional id "
