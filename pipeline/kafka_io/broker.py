@@ -167,7 +167,10 @@ class LocalBroker:
         finally:
             (self.data_dir / "format.args").unlink(missing_ok=True)
         if done.returncode != 0:
-            raise BrokerError(f"formatting KRaft storage failed:\n{done.stdout}{done.stderr}")
+            output = done.stdout + done.stderr
+            for secret in self.security.passwords() if self.security else []:
+                output = output.replace(secret, "***")  # the tool may echo its arguments
+            raise BrokerError(f"formatting KRaft storage failed:\n{output}")
 
     def start(
         self, timeout_s: float = 60.0, detach: bool = False, keep_data: bool = False

@@ -61,6 +61,9 @@ class BrokerSecurity:
                     "and _.@+- (they are written into JAAS and storage-tool strings)"
                 )
 
+    def passwords(self) -> list[str]:
+        return [self.admin_password, *self.users.values()]
+
     @property
     def principal(self) -> str:
         return f"User:{self.admin_user}"
