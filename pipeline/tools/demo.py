@@ -40,7 +40,6 @@ DEMO_DEFAULTS = {
     "retrain_evals": 2,
     "retrain_folds": 3,
     "bad_every": 500,
-    "promote_tolerance": 0.005,
 }
 HIGHLIGHTS = (
     "swapped model",

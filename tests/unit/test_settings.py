@@ -114,3 +114,29 @@ def test_a_stable_instance_id_makes_a_static_group_member() -> None:
     }
     anonymous = parse_settings("predictor", "", [], env={})  # host-pid: new on every restart
     assert group_membership(anonymous, "g")["group_instance_id"] is None
+
+
+def test_the_trainer_gate_needs_evidence_by_default() -> None:
+    settings = parse_settings("trainer", "", [], env={})
+    assert settings.gate_confidence == 0.95
+    assert settings.gate_min_effect == 0.001
+    assert not hasattr(settings, "promote_tolerance")  # no tolerance lets a worse model through
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--gate-confidence", "1"], "at most"),
+        (["--gate-confidence", "0.4"], "at least"),
+        (["--gate-min-effect", "-0.001"], "at least"),
+    ],
+)
+def test_a_gate_that_proves_nothing_is_a_config_error(argv, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_settings("trainer", "", argv, env={})
+
+
+def test_the_promote_tolerance_flag_is_gone(capsys) -> None:
+    with pytest.raises(SystemExit):
+        parse_settings("trainer", "", ["--promote-tolerance", "0.002"], env={})
+    assert "unrecognized arguments" in capsys.readouterr().err
