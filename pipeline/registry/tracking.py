@@ -142,6 +142,25 @@ def record_decision(run_id: str, promoted: bool, champion_metrics: dict[str, flo
         client.log_metric(run_id, f"champion_{key}", value)
 
 
+def record_gate(run_id: str, tags: dict[str, str], metrics: dict[str, float]) -> None:
+    """The paired gate's decision (`GateDecision.as_tags()` / `.as_metrics()`) on the run."""
+    client = MlflowClient()
+    for tag, text in tags.items():
+        client.set_tag(run_id, tag, text)
+    for metric, number in metrics.items():
+        client.log_metric(run_id, metric, number)
+
+
+def version_params(settings: Settings, version: int) -> dict[str, str]:
+    """The parameters logged by the run that made `version`: a retrain's warm start."""
+    client = MlflowClient()
+    try:
+        run_id = client.get_model_version(settings.model_name, str(version)).run_id
+        return dict(client.get_run(run_id).data.params) if run_id else {}
+    except MlflowException as exc:
+        raise RegistryError(f"cannot read the run of version {version}: {exc}") from exc
+
+
 def set_champion(settings: Settings, version: int) -> None:
     try:
         MlflowClient().set_registered_model_alias(settings.model_name, CHAMPION, str(version))
