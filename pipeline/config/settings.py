@@ -26,8 +26,15 @@ def setting(
     scripts: frozenset[str] = ALL,
     minimum: float | None = None,
     secret: bool = False,
+    maximum: float | None = None,
 ) -> Any:
-    meta = {"help": help, "scripts": scripts, "minimum": minimum, "secret": secret}
+    meta = {
+        "help": help,
+        "scripts": scripts,
+        "minimum": minimum,
+        "maximum": maximum,
+        "secret": secret,
+    }
     return field(default=default, metadata=meta, repr=not secret)
 
 
@@ -122,13 +129,15 @@ class Settings:
     )
     gate_confidence: float = setting(
         0.95,
-        "confidence of the paired test a candidate must pass to replace the champion",
+        "promote a retrained model only if the one-sided lower bound of its holdout AUC gain "
+        "over the champion (paired DeLong test) at this confidence is above 0",
         TRAINER,
         minimum=0.5,
+        maximum=0.9999,
     )
     gate_min_effect: float = setting(
         0.001,
-        "smallest holdout AUC gain over the champion worth a promotion",
+        "and only if its observed holdout AUC gain over the champion is at least this",
         TRAINER,
         minimum=0,
     )
@@ -237,9 +246,11 @@ def settings_from(
         if raw is None:
             continue
         value = raw if isinstance(raw, bool) else _convert(str(raw), spec.type, spec.name)
-        minimum = spec.metadata["minimum"]
+        minimum, maximum = spec.metadata["minimum"], spec.metadata["maximum"]
         if minimum is not None and value < minimum:
             raise ConfigError(f"setting {spec.name}={value} must be at least {minimum}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(f"setting {spec.name}={value} must be at most {maximum}")
         if spec.name == "kafka_security_protocol" and value not in SECURITY_PROTOCOLS:
             raise ConfigError(f"setting {spec.name}={value!r} is not one of {SECURITY_PROTOCOLS}")
         if spec.name == "log_level":

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -11,7 +13,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
 from pipeline.core.features import FeatureBuilder
-from pipeline.core.schema import LABEL_FIELD, POSITIVE_LABEL
+from pipeline.core.schema import CATEGORICAL_FIELDS, LABEL_FIELD, NUMERIC_FIELDS, POSITIVE_LABEL
 from pipeline.core.scoring import ScoringModel
 from pipeline.core.tuning import TuningConfig, TuningResult, tune
 
@@ -40,13 +42,33 @@ def make_dataset(features: FeatureBuilder, frame: pd.DataFrame) -> lgb.Dataset:
     )
 
 
-def train_model(frame: pd.DataFrame, config: TuningConfig) -> TrainedModel:
-    """Tune on cross-validation, then fit once on all rows with exactly the tuned parameters."""
+def feature_params(features: FeatureBuilder) -> dict[str, Any]:
+    """LightGBM parameters that follow from the features: the trees never split on the crosses.
+
+    The seed article's crossed columns stay in the matrix, so every registered model, old or
+    new, reads the same preprocessing; but on Adult they overfit, the trees find the
+    interactions themselves: 5-fold CV log loss 0.2739 without them, 0.2756 with them as
+    numeric codes and worse as native categoricals (same parameters). `feature_contri` 0
+    zeroes their split gain, so no tree uses them.
+    """
+    plain = set(NUMERIC_FIELDS) | set(CATEGORICAL_FIELDS)
+    weights = ("1" if name in plain else "0" for name in features.feature_names)
+    return {"feature_contri": ",".join(weights)}  # one string: MLflow logs it as it is
+
+
+def train_model(
+    frame: pd.DataFrame, config: TuningConfig, warm_start: Mapping[str, float] | None = None
+) -> TrainedModel:
+    """Tune on cross-validation, then fit once on all rows with exactly the tuned parameters.
+
+    `warm_start`: parameters to try first (the champion's, for a retrain); see `tune`.
+    """
     features = FeatureBuilder().fit(frame)
     dataset = make_dataset(features, frame)
-    result = tune(dataset, config)
+    result = tune(dataset, config, warm_start, feature_params(features))
     log.info(
-        "best cv auc %.5f after %d trials; fitting %d rounds",
+        "best cv log loss %.5f, auc %.5f after %d trials; fitting %d rounds",
+        result.cv_log_loss,
         result.cv_auc,
         result.trials,
         result.num_boost_round,

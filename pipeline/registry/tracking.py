@@ -168,6 +168,16 @@ def record_decision(run_id: str, tags: dict[str, str], metrics: dict[str, float]
         raise RegistryError(f"cannot record the gate's decision on run {run_id}: {exc}") from exc
 
 
+def version_params(settings: Settings, version: int) -> dict[str, str]:
+    """The parameters logged by the run that made `version`: a retrain's warm start."""
+    client = MlflowClient()
+    try:
+        run_id = client.get_model_version(settings.model_name, str(version)).run_id
+        return dict(client.get_run(run_id).data.params) if run_id else {}
+    except MlflowException as exc:
+        raise RegistryError(f"cannot read the run of version {version}: {exc}") from exc
+
+
 def set_champion(settings: Settings, version: int, by: str = "", reason: str = "") -> None:
     """Move the alias and remember the move: MLflow keeps no history of an alias."""
     client = MlflowClient()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 
 from pipeline.core.data import UCI_BASE_URL
@@ -28,6 +29,7 @@ class JobResult:
     registered: tracking.RegisteredModel
     metrics: dict[str, float]
     params: dict[str, Any]
+    holdout_scores: np.ndarray  # the candidate's holdout probabilities: the gate's input
 
 
 def run_training(
@@ -38,8 +40,12 @@ def run_training(
     run_name: str,
     tags: Mapping[str, str] | None = None,
     lineage: Mapping[str, Any] | None = None,
+    warm_start: Mapping[str, float] | None = None,
 ) -> JobResult:
-    """Runs inside one MLflow run; the caller decides about promotion."""
+    """Runs inside one MLflow run; the caller decides about promotion.
+
+    `warm_start`: the champion's parameters as a point (`warm_start_from_params`), tried first.
+    """
     started = time.monotonic()
     with mlflow.start_run(run_name=run_name, tags=dict(tags or {})):
         tracking.log_dataset(train, "adult-train", UCI_BASE_URL + "adult.data", "training")
@@ -49,7 +55,7 @@ def run_training(
             mlflow.log_params(
                 {f"lineage.{k}": v for k, v in lineage.items() if not isinstance(v, (dict, list))}
             )
-        trained = train_model(train, config)
+        trained = train_model(train, config, warm_start)
         metrics = evaluate(trained.model, holdout)
         truth = labels_of(holdout)
         proba = trained.model.predict_proba(holdout)
@@ -59,12 +65,14 @@ def run_training(
                 "num_boost_round": trained.tuning.num_boost_round,
                 "max_evals": config.max_evals,
                 "cv_folds": config.folds,
+                "warm_started": trained.tuning.warm_started,
             }
         )
         mlflow.log_metrics(
             {f"test_{k}": v for k, v in metrics.items()}
             | {
                 "cv_auc": trained.tuning.cv_auc,
+                "cv_log_loss": trained.tuning.cv_log_loss,
                 "train_rows": float(len(train)),
                 "training_seconds": time.monotonic() - started,
             }
@@ -77,4 +85,9 @@ def run_training(
         registered.version,
         metrics["auc"],
     )
-    return JobResult(registered=registered, metrics=metrics, params=trained.tuning.params)
+    return JobResult(
+        registered=registered,
+        metrics=metrics,
+        params=trained.tuning.params,
+        holdout_scores=proba,
+    )

@@ -19,6 +19,7 @@ from pipeline.core.data import AdultData
 from pipeline.core.datasets import build_retrain_dataset, holdout_of, merge_end_offsets
 from pipeline.core.messages import ModelReady, RetrainRequest
 from pipeline.core.scoring import ScoringModel
+from pipeline.core.search_space import warm_start_from_params
 from pipeline.core.tuning import TuningConfig
 from pipeline.errors import ModelError
 from pipeline.kafka_io.event_reader import read_events, scored_offsets
@@ -70,6 +71,7 @@ def retrain(
             "pipeline.retrain_reasons": ",".join(f"{k}={v}" for k, v in reasons(requests).items()),
         },
         lineage=lineage,
+        warm_start=champion_point(settings),
     )
     version = result.registered.version
     ids = request_ids(requests)
@@ -100,6 +102,17 @@ def retrain(
         request_ids=ids,
         gate=decision.summary(),
     )
+
+
+def champion_point(settings: Settings) -> dict[str, float] | None:
+    """The champion's hyperparameters as Hyperopt's first trial: a small retrain budget is never
+    worse-tuned than the model it must beat."""
+    version = tracking.champion_version(settings)
+    if version is None:
+        return None
+    point = warm_start_from_params(tracking.version_params(settings, version))
+    log.info("warm start from the champion (version %d): %s", version, point)
+    return point
 
 
 def judge(settings: Settings, version: int, holdout: pd.DataFrame) -> Decision:

@@ -16,22 +16,34 @@ ROWS = 4000
 
 @pytest.fixture(scope="module")
 def rows() -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
+    """Labels and champion scores; each test also gets a generator of its own seed."""
     rng = np.random.default_rng(11)
     labels = rng.random(ROWS) < 0.25
     champion = labels * 1.0 + rng.normal(0, 1.0, ROWS)  # AUC about 0.76
-    return labels, champion, rng
+    return labels, champion, np.random.default_rng(101)
 
 
-def test_identical_scores_keep_the_champion(rows) -> None:
+@pytest.mark.parametrize("min_effect", [0.001, 0.0])
+def test_identical_scores_keep_the_champion(rows, min_effect) -> None:
     labels, champion, _ = rows
-    decision = decide(labels, champion.copy(), champion)
-    assert not decision.promoted
+    decision = decide(labels, champion.copy(), champion, GateConfig(min_effect=min_effect))
+    assert not decision.promoted  # a tie is no evidence, whatever the minimum effect
     assert decision.difference == 0.0
     assert decision.reason.startswith("kept the champion")
 
 
-def test_the_champion_plus_noise_is_kept(rows) -> None:
+def test_a_lucky_gain_above_the_minimum_effect_is_still_noise(rows) -> None:
     labels, champion, rng = rows
+    candidate = champion + 0.05 * labels + rng.normal(0, 0.3, ROWS)  # another model, luckier
+    decision = decide(labels, candidate, champion)
+    assert decision.difference >= decision.min_effect and decision.ci_low <= 0  # the premise
+    assert not decision.promoted
+    assert "lower bound" in decision.reason and "<= 0" in decision.reason
+
+
+def test_the_champion_plus_noise_is_kept(rows) -> None:
+    labels, champion, _ = rows
+    rng = np.random.default_rng(7)
     for _ in range(5):  # several draws: a lucky one must not get through either
         candidate = champion + rng.normal(0, 0.05, ROWS)
         decision = decide(labels, candidate, champion)
@@ -39,7 +51,8 @@ def test_the_champion_plus_noise_is_kept(rows) -> None:
 
 
 def test_a_worse_candidate_is_kept_out(rows) -> None:
-    labels, champion, rng = rows
+    labels, champion, _ = rows
+    rng = np.random.default_rng(8)
     worse = champion + rng.normal(0, 0.7, ROWS)
     decision = decide(labels, worse, champion)
     assert not decision.promoted
@@ -74,8 +87,20 @@ def test_delong_aucs_match_sklearn_with_ties(rows) -> None:
     assert stats.champion_auc == pytest.approx(roc_auc_score(labels, champion), abs=1e-12)
 
 
+def test_bootstrap_weights_count_rows_like_repeating_them(rows) -> None:
+    labels, champion, _ = rows
+    tied = np.round(champion, 1)
+    unit = paired_auc._weighted_auc(labels, tied, np.ones((1, ROWS), dtype=np.int64))
+    assert unit[0] == pytest.approx(roc_auc_score(labels, tied), abs=1e-12)
+    weights = np.random.default_rng(4).integers(0, 3, size=ROWS)
+    repeated = np.repeat(np.arange(ROWS), weights)
+    weighted = paired_auc._weighted_auc(labels, tied, weights[None, :])
+    assert weighted[0] == pytest.approx(roc_auc_score(labels[repeated], tied[repeated]), abs=1e-12)
+
+
 def test_delong_and_the_paired_bootstrap_agree(rows) -> None:
-    labels, champion, rng = rows
+    labels, champion, _ = rows
+    rng = np.random.default_rng(9)
     candidate = champion + 0.15 * labels + rng.normal(0, 0.3, ROWS)
     exact = paired_auc.delong(labels, candidate, champion, 0.95)
     boot = paired_auc.bootstrap(labels, candidate, champion, 0.95, resamples=1000, seed=3)
@@ -86,7 +111,8 @@ def test_delong_and_the_paired_bootstrap_agree(rows) -> None:
 
 
 def test_the_bootstrap_is_deterministic_with_a_seed(rows) -> None:
-    labels, champion, rng = rows
+    labels, champion, _ = rows
+    rng = np.random.default_rng(10)
     candidate = champion + rng.normal(0, 0.3, ROWS)
     config = GateConfig(method="bootstrap", resamples=500, seed=5)
     first = decide(labels, candidate, champion, config)
@@ -96,7 +122,8 @@ def test_the_bootstrap_is_deterministic_with_a_seed(rows) -> None:
 
 
 def test_the_bootstrap_gate_keeps_noise_and_promotes_a_clear_gain(rows) -> None:
-    labels, champion, rng = rows
+    labels, champion, _ = rows
+    rng = np.random.default_rng(12)
     config = GateConfig(method="bootstrap", resamples=500, seed=1)
     assert not decide(labels, champion.copy(), champion, config).promoted
     assert not decide(labels, champion + rng.normal(0, 0.05, ROWS), champion, config).promoted

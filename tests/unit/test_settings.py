@@ -138,3 +138,29 @@ def test_exactly_once_without_a_stable_identity_is_refused(capsys) -> None:
     assert predictor.main(["--exactly-once"]) == 2
     assert "exactly-once needs a stable --instance-id" in capsys.readouterr().err
     assert parse_settings("predictor", "", ["--exactly-once", "--instance-id", "p-1"]).exactly_once
+
+
+def test_the_trainer_gate_needs_evidence_by_default() -> None:
+    settings = parse_settings("trainer", "", [], env={})
+    assert settings.gate_confidence == 0.95
+    assert settings.gate_min_effect == 0.001
+    assert not hasattr(settings, "promote_tolerance")  # no tolerance lets a worse model through
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--gate-confidence", "1"], "at most"),
+        (["--gate-confidence", "0.4"], "at least"),
+        (["--gate-min-effect", "-0.001"], "at least"),
+    ],
+)
+def test_a_gate_that_proves_nothing_is_a_config_error(argv, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_settings("trainer", "", argv, env={})
+
+
+def test_the_promote_tolerance_flag_is_gone(capsys) -> None:
+    with pytest.raises(SystemExit):
+        parse_settings("trainer", "", ["--promote-tolerance", "0.002"], env={})
+    assert "unrecognized arguments" in capsys.readouterr().err

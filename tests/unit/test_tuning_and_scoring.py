@@ -42,6 +42,13 @@ def test_saved_model_scores_the_same_after_loading(sample, adult, tmp_path: Path
     assert ((loaded.predict_proba(rows) >= 0) & (loaded.predict_proba(rows) <= 1)).all()
 
 
+def test_the_trees_never_split_on_the_crosses(sample) -> None:
+    booster = train_model(sample, SMALL).model.booster
+    used = dict(zip(booster.feature_name(), booster.feature_importance(), strict=True))
+    assert used["education_x_occupation"] == used["native_country_x_occupation"] == 0
+    assert used["age"] > 0 and used["education"] > 0
+
+
 @pytest.mark.parametrize("damaged", ["booster", "features"])
 def test_booster_and_preprocessing_out_of_step_are_refused(sample, tmp_path: Path, damaged) -> None:
     trained = train_model(sample, SMALL)
