@@ -226,7 +226,7 @@ def markdown_table(
     """The README's tables: `plan(rate, **options)` for each rate."""
     rows = [
         "| events/s | Predictors | partitions | cores / memory | p99 | broker MB/s, cores | "
-        "trainer window, read, memory, retrain | first bottleneck |",
+        "trainer window, read, memory, retrain | first to fill |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for rate in rates:
@@ -237,6 +237,6 @@ def markdown_table(
             f"{p.predictor_memory_mb:,} MB | {p99} | {p.broker_mb_s_in:.1f}, "
             f"{p.broker_cores:.1f} | {p.window_events / 1e6:,.1f}M, {p.trainer_read_s:,.0f} s, "
             f"{p.trainer_memory_mb / 1024:,.1f} GB, {p.retrain_s / 60:,.0f} min | "
-            f"{p.first_bottleneck} |"
+            f"{p.first_bottleneck} at {_rate(p.saturates_at[p.first_bottleneck])} |"
         )
     return "\n".join(rows)
