@@ -1,9 +1,10 @@
-# One image for every pipeline process; docker-compose.yml picks the command.
+# One image for every pipeline process and the MLflow server (same MLflow as its clients, with
+# psycopg for a PostgreSQL store); docker-compose.yml and deploy/ pick the command.
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY pipeline ./pipeline
 COPY initialize.py predictor.py trainer.py sample_app.py ./
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir ".[postgres]"
 ENV PIPELINE_DATA_DIR=/data/adult PYTHONUNBUFFERED=1
 ENTRYPOINT ["python"]

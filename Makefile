@@ -9,7 +9,7 @@ export PIPELINE_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)/adult.data),$(SHARED_
 KAFKA_PORT ?= 9092
 MLFLOW_PORT ?= 5000
 
-.PHONY: venv demo test test-unit bench bench-quick chaos chaos-quick lint format kafka-up kafka-down mlflow-ui clean
+.PHONY: venv demo test test-unit bench bench-quick chaos chaos-quick lint lint-deploy format kafka-up kafka-down mlflow-ui clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,11 +40,15 @@ chaos: venv
 chaos-quick: venv
 	$(PY) -m pipeline.tools.chaos --quick
 
-lint: venv
+lint: venv lint-deploy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+
+# deploy/ rendered and checked against Kubernetes 1.31, KEDA and Strimzi schemas (no cluster)
+lint-deploy: venv
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit/test_deploy_manifests.py
 
 format: venv
 	$(VENV)/bin/ruff format .

@@ -18,6 +18,10 @@ from pipeline.kafka_io.clients import failure, kafka_security, make_consumer
 
 log = logging.getLogger(__name__)
 
+# A retrain reads the whole retained input topic; a read longer than this fails the retrain.
+# `python -m pipeline.ops capacity` turns it into the largest window a Trainer can read.
+READ_TIMEOUT_S = 120.0
+
 
 @dataclass
 class ReadResult:
@@ -47,7 +51,7 @@ def scored_offsets(settings: Settings) -> dict[str, int]:
 
 
 def read_events(
-    settings: Settings, end_offsets: Mapping[str, int], timeout_s: float = 120.0
+    settings: Settings, end_offsets: Mapping[str, int], timeout_s: float = READ_TIMEOUT_S
 ) -> ReadResult:
     """Every event before `end_offsets`, partition by partition; invalid events are counted."""
     consumer = make_consumer(

@@ -1,4 +1,4 @@
-"""See and steer the model lifecycle: status, promote, rollback, retrain."""
+"""See and steer the model lifecycle (status, promote, rollback, retrain); size it (capacity)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from typing import Any
 from pipeline.config.logs import setup_logging
 from pipeline.config.settings import build_parser, settings_from
 from pipeline.errors import ConfigError, PipelineError
-from pipeline.ops import commands
+from pipeline.ops import capacity, commands
 from pipeline.ops.report import format_status
 
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m pipeline.ops", description=__doc__)
-    verbs = root.add_subparsers(dest="verb", metavar="{status,promote,rollback,retrain}")
+    verbs = root.add_subparsers(dest="verb", metavar="{status,promote,rollback,retrain,capacity}")
     # Every verb takes the pipeline's settings (flags or PIPELINE_* variables) after its name.
     common = [build_parser("ops", "", add_help=False)]
 
@@ -31,6 +31,22 @@ def parser() -> argparse.ArgumentParser:
     verb("rollback", "@champion back to the previous champion, announce")
     retrain = verb("retrain", "send a retrain request by hand")
     retrain.add_argument("--reason", default="", help="why, recorded with the training")
+    size = verb("capacity", "Predictors, partitions, broker and Trainer load for an event rate")
+    size.add_argument("--events-per-s", type=float, required=True, help="the rate to plan for")
+    size.add_argument(
+        "--retention-s",
+        type=float,
+        default=3600.0,
+        help="retention of the input topic: a retrain reads every labelled event in it",
+    )
+    size.add_argument(
+        "--labelled-fraction", type=float, default=1.0, help="share of events carrying a label"
+    )
+    size.add_argument(
+        "--broker-cores", type=float, default=6.0, help="Kafka cores this pipeline may use"
+    )
+    size.add_argument("--replication-factor", type=int, default=3, help="of the topics")
+    size.add_argument("--json", action="store_true", help="one JSON object instead of text")
     return root
 
 
@@ -47,12 +63,34 @@ def run(args: argparse.Namespace) -> int:
     elif args.verb == "rollback":
         version = commands.rollback(settings)
         print(f"rolled back: version {version} of {settings.model_name} is @champion; announced")
+    elif args.verb == "capacity":
+        print(_capacity(args, settings.alias_poll_s))
     elif args.verb == "retrain":
         request = commands.request_retrain(settings, args.reason)
         print(f"retrain requested ({request.reason}), id {request.request_id}")
     else:
-        raise ConfigError("name a command: status, promote VERSION, rollback or retrain")
+        raise ConfigError("name a command: status, promote VERSION, rollback, retrain or capacity")
     return 0
+
+
+def _capacity(args: argparse.Namespace, alias_poll_s: float) -> str:
+    """No broker, no registry: arithmetic on the measured figures in pipeline/ops/capacity.py."""
+    if args.events_per_s <= 0 or args.retention_s < 0 or not 0 <= args.labelled_fraction <= 1:
+        raise ConfigError(
+            "--events-per-s must be positive, --retention-s not negative and "
+            "--labelled-fraction between 0 and 1"
+        )
+    if args.broker_cores <= 0 or args.replication_factor < 1:
+        raise ConfigError("--broker-cores must be positive and --replication-factor at least 1")
+    plan = capacity.plan(
+        args.events_per_s,
+        retention_s=args.retention_s,
+        labelled_fraction=args.labelled_fraction,
+        broker_cores=args.broker_cores,
+        replication_factor=args.replication_factor,
+        alias_poll_s=alias_poll_s,
+    )
+    return json.dumps(plan.as_dict()) if args.json else capacity.format_plan(plan)
 
 
 def _version(raw: str) -> int:

@@ -33,8 +33,14 @@ FAST_FAILING_CLIENT = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQU
 
 
 class RegistryServer:
-    def __init__(self, root: Path) -> None:
+    """`mlflow server` on loopback. Its store is a sqlite file under `root` unless
+    `backend_store_uri` names another (PostgreSQL in tests/integration/test_mlflow_postgres.py);
+    that URI reaches the server in its environment, never on its command line, as it may hold a
+    password."""
+
+    def __init__(self, root: Path, backend_store_uri: str = "") -> None:
         self.root = root
+        self.backend_store_uri = backend_store_uri or f"sqlite:///{root / 'mlflow.db'}"
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -46,12 +52,12 @@ class RegistryServer:
         self.root.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1"]
         argv += ["--port", str(self.port), "--workers", "1"]
-        argv += ["--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}"]
         argv += ["--artifacts-destination", str(self.root / "artifacts")]
+        env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": self.backend_store_uri}
         with (self.root / "server.log").open("ab") as out:
             # its own session: the server forks workers, and stop() must take them all down
             self.process = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env
             )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
