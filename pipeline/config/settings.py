@@ -121,6 +121,12 @@ class Settings:
         SERVING,
         minimum=0.1,
     )
+    metrics_port: int = setting(
+        0,
+        "port of /metrics, /healthz and /readyz (0: none; Kubernetes uses 9100)",
+        SERVING,
+        minimum=0,
+    )
     heartbeat_interval_s: float = setting(
         3.0, "how often a Predictor publishes its heartbeat for ops status", SERVING, minimum=0.1
     )

@@ -21,11 +21,11 @@ from pipeline.kafka_io.clients import make_producer
 log = logging.getLogger(__name__)
 
 
-def consumer_lag(consumer: KafkaConsumer) -> tuple[list[int], int]:
-    """The partitions a consumer owns and the events waiting in them (known high-water marks)."""
-    partitions, lag = [], 0
+def consumer_lag(consumer: KafkaConsumer) -> dict[int, int]:
+    """Events waiting per owned partition (where the high-water mark is known yet)."""
+    lag: dict[int, int] = {}
     for tp in consumer.assignment():
-        partitions.append(tp.partition)
+        lag[tp.partition] = 0
         highwater = consumer.highwater(tp)
         if highwater is None:
             continue
@@ -34,8 +34,8 @@ def consumer_lag(consumer: KafkaConsumer) -> tuple[list[int], int]:
         except KafkaError:
             continue
         if position is not None:
-            lag += max(highwater - position, 0)
-    return sorted(partitions), lag
+            lag[tp.partition] = max(highwater - position, 0)
+    return lag
 
 
 class HeartbeatPublisher:
@@ -46,20 +46,22 @@ class HeartbeatPublisher:
         self.producer: KafkaProducer = make_producer(settings, "heartbeat", linger_ms=0)
         self._next = 0.0
 
-    def maybe_send(self, consumer: KafkaConsumer, version: int) -> None:
+    def maybe_send(self, consumer: KafkaConsumer, version: int) -> dict[int, int] | None:
+        """The lag per partition when a heartbeat went out, else None."""
         now = time.monotonic()
         if now < self._next:
-            return
+            return None
         self._next = now + self.settings.heartbeat_interval_s
-        partitions, lag = consumer_lag(consumer)
+        lag = consumer_lag(consumer)
         beat = Heartbeat(
             instance=self.settings.instance_name,
             model_name=self.settings.model_name,
             version=version,
-            partitions=partitions,
-            lag=lag,
+            partitions=sorted(lag),
+            lag=sum(lag.values()),
         )
         self.producer.send(self.settings.heartbeat_topic, key=self.key, value=to_json(beat))
+        return lag
 
     def close(self) -> None:
         """A tombstone, so `ops status` stops listing an instance that stopped cleanly."""

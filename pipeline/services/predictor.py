@@ -20,8 +20,10 @@ from kafka.structs import OffsetAndMetadata
 
 from pipeline.config.settings import Settings, check_consistent
 from pipeline.core.batching import BatchResult, InputRecord, Output, score_batch
-from pipeline.core.messages import RetrainRequest, to_json
-from pipeline.errors import BrokerError
+from pipeline.core.messages import DLQ_REASON, REASON_COUNT, RetrainRequest, to_json
+from pipeline.core.model_checks import check_scores
+from pipeline.core.scoring import ScoringModel
+from pipeline.errors import BrokerError, ConfigError, ModelError
 from pipeline.kafka_io.clients import (
     failure,
     finish_stalled_rebalance,
@@ -31,6 +33,7 @@ from pipeline.kafka_io.clients import (
     require_topic,
 )
 from pipeline.registry import tracking
+from pipeline.services.health import HealthServer, HealthState
 from pipeline.services.heartbeat import HeartbeatPublisher
 from pipeline.services.hot_swap import (
     ModelSlot,
@@ -39,6 +42,7 @@ from pipeline.services.hot_swap import (
     champion_version,
     load_version,
 )
+from pipeline.services.metrics import Instruments, PredictorMetrics
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +89,10 @@ class Predictor:
     def __init__(self, settings: Settings) -> None:
         self.settings = check_consistent(settings)
         self.counters = Counters()
+        self.metrics = PredictorMetrics()
+        self.instruments = Instruments(self.metrics, settings.model_name)
+        # /readyz scores the golden rows with whatever model serves at that moment.
+        self.health = HealthState(golden_check=lambda: check_scores(self._serving_model()))
         self.slot: ModelSlot | None = None
         self.watcher: ModelWatcher | None = None
         self.assignment = PartitionTracker()
@@ -108,6 +116,8 @@ class Predictor:
             reader.close()
             raise
         log.info("serving %s version %d", settings.model_name, self.slot.current.version)
+        self.health.model_checked = True
+        server = self._health_server()
         self.watcher = ModelWatcher(
             reader,
             self.slot,
@@ -144,9 +154,26 @@ class Predictor:
             raise self._failure(exc, "serving") from exc
         finally:
             self.watcher.stop()
+            if server is not None:
+                server.stop()
             heartbeat.close()
             self._close(consumer, producer)
             self.watcher.finish(WATCHER_JOIN_S)
+
+    def _serving_model(self) -> ScoringModel:
+        if self.slot is None:
+            raise ModelError("no model loaded yet")
+        return self.slot.current.model
+
+    def _health_server(self) -> HealthServer | None:
+        if not self.settings.metrics_port:
+            return None
+        try:
+            server = HealthServer(self.settings.metrics_port, self.health, self.metrics.registry)
+        except OSError as exc:
+            raise ConfigError(f"--metrics-port {self.settings.metrics_port}: {exc}") from exc
+        self.metrics_port = server.port
+        return server.start()
 
     def _failure(self, exc: BaseException, doing: str) -> BrokerError:
         """A Kafka error as a BrokerError naming this principal and what it was refused."""
@@ -195,16 +222,18 @@ class Predictor:
                 raise self._failure(exc, doing) from exc
             finish_stalled_rebalance(consumer)
             self.slot.swap_if_pending()
-            heartbeat.maybe_send(consumer, self.slot.current.version)
+            self._observe_poll(heartbeat.maybe_send(consumer, self.slot.current.version))
             if not polled:
                 continue
             records = [record for batch in polled.values() for record in batch]
+            started = time.perf_counter()
             result = score_batch(
                 records,
                 self.slot.current,
                 self.settings.max_event_bytes,
                 self.settings.instance_name,
             )
+            scoring_s = time.perf_counter() - started
             offsets = next_offsets(records)
             retrain = self._retrain_request(consumer, result)
             try:
@@ -217,6 +246,23 @@ class Predictor:
                     exc, "publishing a batch (its offsets stay uncommitted)"
                 ) from exc
             self._count(result, retrain)
+            self.instruments.after_batch(
+                [getattr(r, "timestamp", 0) for r in records],
+                len(result.predictions),
+                [dict(o.headers or [])[DLQ_REASON].decode() for o in result.dead_letters],
+                scoring_s,
+                time.time() * 1000,
+            )
+
+    def _observe_poll(self, lag: dict[int, int] | None) -> None:
+        """Health and metrics after each poll: cheap attribute writes, lag every heartbeat."""
+        assert self.slot is not None
+        self.health.beat()
+        self.health.partitions = self.assignment.partitions
+        refused = self.watcher.refused if self.watcher is not None else 0
+        self.instruments.after_poll(self.slot.current.version, refused)
+        if lag is not None:
+            self.instruments.lag(lag)
 
     def _retrain_request(self, consumer: KafkaConsumer, result: BatchResult) -> Output | None:
         every = self.settings.retrain_every
@@ -289,6 +335,7 @@ class Predictor:
         c.dead_letters += len(result.dead_letters)
         if retrain is not None:
             c.retrain_requests += 1
+            self.metrics.retrain_requests.labels(reason=REASON_COUNT).inc()
             log.info("requested a retrain after %d labelled events", self.settings.retrain_every)
         if result.dead_letters:
             log.debug("%d event(s) sent to the DLQ", len(result.dead_letters))

@@ -35,7 +35,7 @@ KUBERNETES_VERSION = "1.31"
 KUSTOMIZATIONS = ("overlays/dev", "overlays/prod", "strimzi")
 OVERLAYS = ("overlays/dev", "overlays/prod")
 CUSTOM_GROUPS = ("keda.sh/", "kafka.strimzi.io/")
-METRICS_PORT = 9100  # the default of the Predictor's --metrics-port (README: a later change)
+METRICS_PORT = 9100  # the Predictor's --metrics-port as the StatefulSet sets it
 # Variables set before their setting exists; each must stop being a Settings field's name-to-be
 # once it is one (the test below fails then, so this list is emptied as they land).
 PENDING_SETTINGS = {"PIPELINE_SPEC": "the pipeline spec (specs/adult.toml), a later issue"}
