@@ -26,7 +26,7 @@ from pipeline.config.settings import Settings, parse_settings, secret_env, setti
 from pipeline.core.data import load_adult
 from pipeline.errors import PipelineError
 from pipeline.kafka_io.admin import ensure_topics, wait_for_members
-from pipeline.kafka_io.broker import broker_for
+from pipeline.kafka_io.broker import broker_for, free_port
 from pipeline.kafka_io.clients import kafka_security
 from pipeline.registry import lifecycle, tracking
 from pipeline.tools.sample_stream import SampleApp, event_rows
@@ -66,9 +66,12 @@ def processes(settings: Settings, logs: Path) -> Iterator[dict[str, subprocess.P
     logs.mkdir(parents=True, exist_ok=True)
     specs = {
         "trainer": ("trainer.py", replace(settings, instance_id="trainer-1")),
-        "predictor-1": ("predictor.py", replace(settings, instance_id="predictor-1")),
-        "predictor-2": ("predictor.py", replace(settings, instance_id="predictor-2")),
+        "predictor-1": ("predictor.py", _predictor(settings, "predictor-1")),
+        "predictor-2": ("predictor.py", _predictor(settings, "predictor-2")),
     }
+    for name, (_, own) in specs.items():
+        if own.metrics_port:
+            print(f"{name}: http://127.0.0.1:{own.metrics_port}/metrics (/healthz /readyz)")
     running: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for name, (script, own) in specs.items():
@@ -93,6 +96,11 @@ def processes(settings: Settings, logs: Path) -> Iterator[dict[str, subprocess.P
                 process.kill()
                 code = process.wait()
             log.info("%s exited with %s", name, code)
+
+
+def _predictor(settings: Settings, instance: str) -> Settings:
+    """Each Predictor on a free port of its own for /metrics, /healthz and /readyz."""
+    return replace(settings, instance_id=instance, metrics_port=free_port())
 
 
 def highlights(logs: Path) -> list[str]:
