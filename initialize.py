@@ -67,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"log loss {summary['test_log_loss']:.4f}"
     )
     print(
-        f"MLflow UI: make mlflow-ui, then open http://127.0.0.1:5000 (store {settings.mlflow_uri})"
+        f"MLflow UI: make mlflow-ui (store {settings.mlflow_uri}), then open\n"
+        + tracking.ui_links(settings)
     )
     print(json.dumps(summary))
     return 0

@@ -148,6 +148,15 @@ def log_dataset(frame: pd.DataFrame, name: str, source_url: str, context: str) -
     mlflow.log_input(dataset, context=context)
 
 
+def ui_links(settings: Settings, base: str = "http://127.0.0.1:5000") -> str:
+    """Where a person looks: the experiment's runs (MLflow 3's UI opens in its GenAI mode unless
+    told otherwise) and the registered model with its versions, tags and aliases."""
+    experiment = mlflow.get_experiment_by_name(settings.experiment)
+    number = experiment.experiment_id if experiment is not None else "?"
+    runs = f"{base}/#/experiments/{number}?workflowType=machine_learning"
+    return f"runs: {runs}\nmodel: {base}/#/models/{settings.model_name}"
+
+
 def model_uri(name: str, version: int) -> str:
     return f"models:/{name}/{version}"
 

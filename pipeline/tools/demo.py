@@ -166,7 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PipelineError as exc:
         log.error("%s", exc)
         return exc.exit_code
-    print("every training run: make mlflow-ui, then open http://127.0.0.1:5000", flush=True)
+    demo = replace(settings, model_name=settings.model_name + DEMO_SUFFIX)
+    print("every training run and version: make mlflow-ui, then open", flush=True)
+    print(tracking.ui_links(demo), flush=True)
     print(json.dumps(summary))
     return 0 if summary["missing"] == 0 else 1
 
