@@ -33,9 +33,13 @@ def versions_by_partition(predictions: list[dict]) -> dict[int, list[int]]:
 
 def test_end_to_end_retrain_swaps_every_later_prediction(live: Settings, adult) -> None:
     # One request from the first 400 labelled events; the 200 after them stay under the bar.
-    # The champion is the TINY model; a retrain on all of adult.data plus the events beats it
-    # on the holdout with evidence, so the paired gate promotes it (the gate has its own tests).
-    settings = Settings(**{**live.__dict__, "retrain_every": 400})
+    # This test is about the mechanism (the gate has its own tests), so it takes the most
+    # lenient gate the settings allow: promote on any observed holdout gain. Measured offline,
+    # a one-trial retrain warm-started from the TINY champion gained only +0.0002 AUC: with
+    # the paired gate wired into the Trainer this needs a champion the retrain clearly beats.
+    settings = Settings(
+        **{**live.__dict__, "retrain_every": 400, "gate_confidence": 0.5, "gate_min_effect": 0.0}
+    )
     predictor, trainer = Predictor(settings), Trainer(settings)
     out = TopicReader(settings, settings.predictions_topic)
     with in_thread(trainer.run), in_thread(predictor.run):
