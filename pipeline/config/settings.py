@@ -60,12 +60,18 @@ class Settings:
     model_name: str = setting("adult-income", "registered model name the Predictor serves")
     data_dir: Path = setting(Path("data/adult"), "folder of adult.data/adult.test", DATA)
     allow_download: bool = setting(True, "download missing Adult files from UCI", DATA)
-    tuning_evals: int = setting(30, "Hyperopt trials for the first model", TRAINING, minimum=1)
+    tuning_evals: int = setting(20, "Hyperopt trials for the first model", TRAINING, minimum=1)
     retrain_evals: int = setting(6, "Hyperopt trials for each retrain", TRAINING, minimum=1)
     retrain_folds: int = setting(3, "cross-validation folds while retraining", TRAINING, minimum=2)
-    cv_folds: int = setting(5, "cross-validation folds while tuning", TRAINING, minimum=2)
+    cv_folds: int = setting(3, "cross-validation folds while tuning", TRAINING, minimum=2)
     seed: int = setting(42, "seed for tuning and any sampling", ALL)
-    threads: int = setting(2, "LightGBM threads while training", TRAINING, minimum=1)
+    threads: int = setting(
+        1,
+        "LightGBM threads while training; more than 1 only on cores nothing else uses "
+        "(OpenMP threads that wait on each other collapse when a core is shared)",
+        TRAINING,
+        minimum=1,
+    )
     input_topic: str = setting(topics.INPUT_TOPIC, "topic of incoming events")
     predictions_topic: str = setting(topics.PREDICTIONS_TOPIC, "topic of predictions")
     dlq_topic: str = setting(topics.DLQ_TOPIC, "dead-letter topic for invalid events")
