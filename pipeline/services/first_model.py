@@ -7,6 +7,7 @@ one (a small sample of the data) so that its retrains have something the gate ca
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import pandas as pd
 
@@ -27,10 +28,17 @@ def train_first_model(
     config: TuningConfig,
     run_name: str,
     by: str,
+    warm_start: Mapping[str, float] | None = None,
 ) -> JobResult:
     tracking.connect(settings)
     result = run_training(
-        settings, train, test, config, run_name=run_name, tags={"pipeline.stage": by}
+        settings,
+        train,
+        test,
+        config,
+        run_name=run_name,
+        tags={"pipeline.stage": by},
+        warm_start=warm_start,
     )
     version = result.registered.version
     # Tagged on the Trainer's holdout rows so that the gate and `ops status` compare every
