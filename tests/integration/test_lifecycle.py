@@ -116,7 +116,9 @@ def _status_lists_both(settings: Settings, capsys) -> bool:
     if set(predictors) != {"one", "two"} or any(p["version"] != 1 for p in predictors.values()):
         return False
     owned = sorted(part for p in predictors.values() for part in p["partitions"])
-    return owned == [0, 1] and all(p["lag"] >= 0 and p["last_seen_ms"] > 0 for p in predictors.values())
+    return owned == [0, 1] and all(
+        p["lag"] >= 0 and p["last_seen_ms"] > 0 for p in predictors.values()
+    )
 
 
 def test_a_promotion_during_start_up_is_not_missed(

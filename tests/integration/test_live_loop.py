@@ -42,9 +42,7 @@ def test_end_to_end_retrain_swaps_every_later_prediction(live: Settings, adult) 
     with in_thread(trainer.run), in_thread(predictor.run):
         produce(settings, make_events(adult, 400, "a"))
         out.wait_for(lambda r: len(r) >= 400, what="the first 400 predictions")
-        await_true(
-            lambda: predictor.slot.current.version == modest + 1, 120, "the retrained model"
-        )
+        await_true(lambda: predictor.slot.current.version == modest + 1, 120, "the retrained model")
         produce(settings, make_events(adult, 200, "b", start=400))
         out.wait_for(lambda r: len(r) >= 600, what="all 600 predictions")
     predictions = out.json()
@@ -52,7 +50,9 @@ def test_end_to_end_retrain_swaps_every_later_prediction(live: Settings, adult) 
     assert {p["request_id"] for p in predictions} == {f"a-{i}" for i in range(400)} | {
         f"b-{i}" for i in range(400, 600)
     }
-    assert all(p["model_version"] == modest for p in predictions if p["request_id"].startswith("a-"))
+    assert all(
+        p["model_version"] == modest for p in predictions if p["request_id"].startswith("a-")
+    )
     assert all(
         p["model_version"] == modest + 1 for p in predictions if p["request_id"].startswith("b-")
     )
