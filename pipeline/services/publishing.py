@@ -3,6 +3,7 @@
 At-least-once (default): the broker acknowledges every output before the input offsets are
 committed, asynchronously; the OffsetKeeper holds them as owed until a revocation settles them.
 Exactly-once: outputs and input offsets go in one Kafka transaction; readers use read_committed.
+Dead letters are cut to what the DLQ topic takes, so one big bad event cannot stop the loop.
 """
 
 from __future__ import annotations
@@ -15,27 +16,43 @@ from kafka.producer.future import FutureRecordMetadata
 
 from pipeline.config.settings import Settings
 from pipeline.core.batching import BatchResult, Output
+from pipeline.core.dead_letters import fit_dead_letter
 from pipeline.errors import BrokerError
-from pipeline.kafka_io.clients import make_producer
+from pipeline.kafka_io.admin import max_message_bytes
+from pipeline.kafka_io.clients import MAX_REQUEST_SIZE, kafka_security, make_producer
 from pipeline.services.offsets import OffsetKeeper, Offsets, log_failed_commit
 
 log = logging.getLogger(__name__)
 
 
+def dead_letter_limit(settings: Settings) -> int:
+    """What one dead letter may weigh: the DLQ topic's limit, and the producer's own."""
+    topic_limit = max_message_bytes(
+        settings.bootstrap_servers, settings.dlq_topic, kafka_security(settings)
+    )
+    return min(topic_limit, MAX_REQUEST_SIZE)
+
+
 class BatchPublisher:
-    def __init__(self, settings: Settings, producer: KafkaProducer, keeper: OffsetKeeper) -> None:
+    def __init__(
+        self, settings: Settings, producer: KafkaProducer, keeper: OffsetKeeper, dlq_limit: int
+    ) -> None:
         self.settings = settings
         self.producer = producer
         self.keeper = keeper
+        self.dlq_limit = dlq_limit
+        self.truncated = 0
 
     @classmethod
     def create(cls, settings: Settings, keeper: OffsetKeeper) -> BatchPublisher:
+        limit = dead_letter_limit(settings)
+        log.info("dead letters are cut to fit %s: %d bytes", settings.dlq_topic, limit)
         if not settings.exactly_once:
-            return cls(settings, make_producer(settings, "predictor"), keeper)
+            return cls(settings, make_producer(settings, "predictor"), keeper, limit)
         transactional_id = f"{settings.predictor_group}-{settings.instance_name}"
         producer = make_producer(settings, "predictor", transactional_id=transactional_id)
         producer.init_transactions()  # fences a previous incarnation and aborts its open work
-        return cls(settings, producer, keeper)
+        return cls(settings, producer, keeper, limit)
 
     def publish(
         self,
@@ -59,10 +76,20 @@ class BatchPublisher:
         futures = [
             producer.send(s.predictions_topic, value=o.value, key=o.key) for o in result.predictions
         ]
-        futures += [
-            producer.send(s.dlq_topic, value=o.value, key=o.key, headers=o.headers)
-            for o in result.dead_letters
-        ]
+        for letter in result.dead_letters:
+            fitted = fit_dead_letter(letter, self.dlq_limit)
+            if fitted is not letter:
+                self.truncated += 1
+                log.warning(
+                    "a dead letter of %d bytes was cut to fit %s",
+                    len(letter.value or b""),
+                    s.dlq_topic,
+                )
+            futures.append(
+                producer.send(
+                    s.dlq_topic, value=fitted.value, key=fitted.key, headers=fitted.headers
+                )
+            )
         if retrain is not None:
             futures.append(producer.send(s.retrain_topic, value=retrain.value, key=retrain.key))
         return futures
