@@ -50,9 +50,15 @@ def scored_offsets(settings: Settings) -> dict[str, int]:
 def read_events(
     settings: Settings, end_offsets: Mapping[str, int], timeout_s: float = 120.0
 ) -> ReadResult:
-    """Every event before `end_offsets`, partition by partition; invalid events are counted."""
+    """Every committed event before `end_offsets`, partition by partition; invalid events are
+    counted. read_committed: events of an aborted upstream transaction were never scored and
+    never happened for anyone downstream; they must not be trained on either."""
     consumer = make_consumer(
-        settings, "trainer-reader", max_poll_records=5000, fetch_max_bytes=32 * 1024 * 1024
+        settings,
+        "trainer-reader",
+        isolation_level="read_committed",
+        max_poll_records=5000,
+        fetch_max_bytes=32 * 1024 * 1024,
     )
     result = ReadResult()
     try:

@@ -66,6 +66,8 @@ class Trainer:
             "trainer",
             **group_membership(settings, settings.trainer_group),
             max_poll_interval_ms=60 * 60 * 1000,
+            # a request in an aborted transaction was never made
+            isolation_level="read_committed",
         )
         producer = make_producer(settings, "trainer")
         require_topic(consumer, settings.retrain_topic)
