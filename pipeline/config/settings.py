@@ -128,6 +128,13 @@ class Settings:
         TRAINER,
         minimum=0,
     )
+    retrain_max_attempts: int = setting(
+        3,
+        "failed trainings of one retrain request before it is given up (announced as "
+        "training_failed and committed past); Kafka or MLflow being unreachable does not count",
+        TRAINER,
+        minimum=1,
+    )
     rate: float = setting(
         0.0, "events per second to send (0: as fast as possible)", SAMPLE, minimum=0
     )
