@@ -1,6 +1,7 @@
 """Reads the labelled events from `app_messages` for a retrain: from Kafka, not a shared file.
 
-Only committed events (read_committed), up to ends cut to the log end.
+Only committed events (read_committed), and only a bounded window of the most recent ones, so
+a retrain costs the same whatever the topic's history (pipeline/core/read_ranges.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from kafka.errors import KafkaError
 
 from pipeline.config.settings import Settings
 from pipeline.core.events import Event, parse_event
-from pipeline.core.read_ranges import clamp
+from pipeline.core.read_ranges import clamp, window_starts
 from pipeline.errors import BrokerError, DataError, ValidationError
 from pipeline.kafka_io.admin import admin_client
 from pipeline.kafka_io.clients import kafka_security, make_consumer
@@ -75,10 +76,10 @@ def input_partitions(settings: Settings) -> frozenset[int]:
 
 
 def read_events(
-    settings: Settings, end_offsets: Mapping[str, int], timeout_s: float = 120.0
+    settings: Settings, end_offsets: Mapping[str, int], window: int, timeout_s: float = 120.0
 ) -> ReadResult:
-    """Every committed event before `end_offsets` (cut to the log end); invalid events are
-    counted."""
+    """At most `window` of the most recent committed events before `end_offsets` (cut to the
+    log end), seeking straight to where the window starts; invalid events are counted."""
     consumer = _reader(settings)
     result = ReadResult()
     try:
@@ -92,7 +93,7 @@ def read_events(
         ends = clamp(requested, log_bounds)
         if ends != requested:
             log.warning("requested offsets %s cut to the log end: %s", requested, ends)
-        starts = {p: log_bounds[p][0] for p in ends}
+        starts = window_starts({p: (log_bounds[p][0], ends[p]) for p in ends}, window)
         result.offset_ranges = {str(p): [starts[p], ends[p]] for p in sorted(ends)}
         _read(consumer, partitions, starts, ends, settings.max_event_bytes, timeout_s, result)
     except KafkaError as exc:

@@ -45,7 +45,7 @@ def retrain(
         **merge_end_offsets(r.end_offsets for r in requests),
     }
     log.info("training for %d merged request(s) up to offsets %s", len(requests), requested)
-    events = read_events(settings, requested)
+    events = read_events(settings, requested, settings.retrain_window_events)
     # what was read, cut to the log end where a request asked for more
     end_offsets = {p: bounds[1] for p, bounds in events.offset_ranges.items()}
     holdout = holdout_of(data.test)
@@ -54,6 +54,7 @@ def retrain(
         **dataset.lineage,
         "invalid_events_skipped": events.invalid,
         "requests_merged": len(requests),
+        "window_events": settings.retrain_window_events,
     }
     config = TuningConfig(
         max_evals=settings.retrain_evals,
