@@ -125,9 +125,7 @@ def test_an_aborted_request_and_aborted_events_are_never_acted_on(live, adult) -
     upstream.close()
     news = TopicReader(live, live.retrain_topic)
     with in_thread(Trainer(live).run):
-        produce(
-            live, [("r", request(live, "honest", {"0": 10**9, "1": 10**9}))], live.retrain_topic
-        )
+        produce(live, [("r", request(live, "honest", log_ends(live)))], live.retrain_topic)
         ready = await_news(news, "model_ready", "honest")
     assert all("aborted" not in m.get("request_ids", []) for m in news.json())
     assert ready["request_ids"] == ["honest"]
