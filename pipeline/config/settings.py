@@ -159,6 +159,20 @@ class Settings:
         TRAINER,
         minimum=0,
     )
+    retrain_max_attempts: int = setting(
+        3,
+        "failed trainings of one retrain request before it is given up (announced as "
+        "training_failed and committed past); Kafka or MLflow being unreachable does not count",
+        TRAINER,
+        minimum=1,
+    )
+    retrain_window_events: int = setting(
+        50_000,
+        "most recent input events a retrain reads on top of the original data, over all "
+        "partitions in proportion to what each holds (0: the original data only)",
+        TRAINER,
+        minimum=0,
+    )
     rate: float = setting(
         0.0, "events per second to send (0: as fast as possible)", SAMPLE, minimum=0
     )

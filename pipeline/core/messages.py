@@ -32,6 +32,8 @@ DLQ_TOPIC: Final = "dlq.source.topic"
 DLQ_PARTITION: Final = "dlq.source.partition"
 DLQ_OFFSET: Final = "dlq.source.offset"
 DLQ_INSTANCE: Final = "dlq.instance"
+# Set when the original bytes had to be cut to fit the DLQ topic: their size before the cut.
+DLQ_TRUNCATED: Final = "dlq.truncated"
 
 
 def now_ms() -> int:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from pipeline.core.topics import TopicSpec
@@ -90,6 +90,22 @@ def ensure_topics(
         return created
     except KafkaError as exc:
         raise kafka_failure(exc, bootstrap_servers, security or {}, "creating topics") from exc
+    finally:
+        client.close()
+
+
+def max_message_bytes(
+    bootstrap_servers: str, topic: str, security: Mapping[str, Any] | None = None
+) -> int:
+    """The largest record batch the broker takes on `topic`: the topic's own
+    `max.message.bytes`, else the broker's default (`config_filter="all"` returns either)."""
+    client = admin_client(bootstrap_servers, security=security)
+    resource = ConfigResource(ConfigResourceType.TOPIC, topic, ["max.message.bytes"])
+    try:
+        described = client.describe_configs([resource], config_filter="all")
+        return int(described["topic"][topic]["max.message.bytes"]["value"])
+    except (KafkaError, KeyError, TypeError, ValueError) as exc:
+        raise BrokerError(f"cannot read max.message.bytes of topic {topic}: {exc}") from exc
     finally:
         client.close()
 

@@ -42,6 +42,10 @@ def _common(settings: Settings, role: str) -> dict[str, Any]:
     }
 
 
+# The largest request a producer sends; a record above it is refused before it leaves the client.
+MAX_REQUEST_SIZE = 4 * 1024 * 1024
+
+
 def make_producer(settings: Settings, role: str, **overrides: Any) -> KafkaProducer:
     """acks=all + idempotence: an acknowledged write survives and a retry never duplicates."""
     config = {
@@ -50,7 +54,7 @@ def make_producer(settings: Settings, role: str, **overrides: Any) -> KafkaProdu
         "enable_idempotence": True,
         "linger_ms": 2,
         "batch_size": 256 * 1024,
-        "max_request_size": 4 * 1024 * 1024,
+        "max_request_size": MAX_REQUEST_SIZE,
         **overrides,
     }
     try:

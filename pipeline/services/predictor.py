@@ -2,7 +2,8 @@
 
 At-least-once (default): outputs are flushed and acknowledged by the broker before the input
 offsets are committed, so a crash can repeat a batch but never lose one. Exactly-once: outputs
-and input offsets go in one Kafka transaction; readers use read_committed.
+and input offsets go in one Kafka transaction; readers use read_committed. How a batch is
+written is in `publishing`; what is owed to the group across rebalances, in `offsets`.
 """
 
 from __future__ import annotations
@@ -11,15 +12,13 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer
 from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata
 
 from pipeline.config.settings import Settings, check_consistent
-from pipeline.core.batching import BatchResult, InputRecord, Output, score_batch
+from pipeline.core.batching import BatchResult, Output, score_batch
 from pipeline.core.messages import DLQ_REASON, REASON_COUNT, RetrainRequest, to_json
 from pipeline.core.model_checks import check_scores
 from pipeline.core.scoring import ScoringModel
@@ -29,7 +28,6 @@ from pipeline.kafka_io.clients import (
     finish_stalled_rebalance,
     group_membership,
     make_consumer,
-    make_producer,
     require_topic,
 )
 from pipeline.registry import tracking
@@ -43,24 +41,10 @@ from pipeline.services.hot_swap import (
     load_version,
 )
 from pipeline.services.metrics import Instruments, PredictorMetrics
+from pipeline.services.offsets import OffsetKeeper, next_offsets
+from pipeline.services.publishing import BatchPublisher
 
 log = logging.getLogger(__name__)
-
-
-class PartitionTracker(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Logs every rebalance and keeps the current assignment for status and tests."""
-
-    def __init__(self) -> None:
-        self.partitions: frozenset[int] = frozenset()
-
-    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        self.partitions = frozenset()
-        if revoked:
-            log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
-
-    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self.partitions = frozenset(tp.partition for tp in assigned)
-        log.info("partitions assigned: %s", sorted(self.partitions))
 
 
 @dataclass
@@ -79,12 +63,6 @@ FETCH_MAX_WAIT_MS = 200
 WATCHER_JOIN_S = 30.0
 
 
-def _log_failed_commit(offsets: object, response: object) -> None:
-    """A failed asynchronous commit is covered by the next one; only worth a warning."""
-    if isinstance(response, Exception):
-        log.warning("offset commit failed (the next one covers it): %s", response)
-
-
 class Predictor:
     def __init__(self, settings: Settings) -> None:
         self.settings = check_consistent(settings)
@@ -95,8 +73,8 @@ class Predictor:
         self.health = HealthState(golden_check=lambda: check_scores(self._serving_model()))
         self.slot: ModelSlot | None = None
         self.watcher: ModelWatcher | None = None
-        self.assignment = PartitionTracker()
-        self._uncommitted: dict[TopicPartition, OffsetAndMetadata] = {}
+        # The assignment, and the offsets owed to the group until a revocation settles them.
+        self.assignment = OffsetKeeper()
 
     def run(self, stop: threading.Event, ready: threading.Event | None = None) -> None:
         settings = self.settings
@@ -137,10 +115,11 @@ class Predictor:
             # latency; it only spares an idle Predictor hundreds of empty fetches a second.
             fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
-        producer = None
+        self.assignment.bind(consumer)
         heartbeat = HeartbeatPublisher(settings)
+        publisher: BatchPublisher | None = None
         try:
-            producer = self._producer()
+            publisher = BatchPublisher.create(settings, self.assignment, self._failure)
             require_topic(consumer, settings.input_topic, settings, ROLE)
             consumer.subscribe([settings.input_topic], listener=self.assignment)
             if ready is not None:
@@ -149,7 +128,7 @@ class Predictor:
             # long as the process; left to the collector, each full pass rescans them all and
             # stalls the loop (README, Performance: the figures before and after).
             gc.freeze()
-            self._loop(consumer, producer, heartbeat, stop)
+            self._loop(consumer, publisher, heartbeat, stop)
         except KafkaError as exc:
             raise self._failure(exc, "serving") from exc
         finally:
@@ -157,56 +136,13 @@ class Predictor:
             if server is not None:
                 server.stop()
             heartbeat.close()
-            self._close(consumer, producer)
+            self._close(consumer, publisher)
             self.watcher.finish(WATCHER_JOIN_S)
-
-    def _serving_model(self) -> ScoringModel:
-        if self.slot is None:
-            raise ModelError("no model loaded yet")
-        return self.slot.current.model
-
-    def _health_server(self) -> HealthServer | None:
-        if not self.settings.metrics_port:
-            return None
-        try:
-            server = HealthServer(self.settings.metrics_port, self.health, self.metrics.registry)
-        except OSError as exc:
-            raise ConfigError(f"--metrics-port {self.settings.metrics_port}: {exc}") from exc
-        self.metrics_port = server.port
-        return server.start()
-
-    def _failure(self, exc: BaseException, doing: str) -> BrokerError:
-        """A Kafka error as a BrokerError naming this principal and what it was refused."""
-        return failure(
-            exc,
-            self.settings,
-            doing,
-            ROLE,
-            group=self.settings.predictor_group,
-            transactional_id=self._transactional_id(),
-        )
-
-    def _transactional_id(self) -> str:
-        """`<group>-<instance>`: the ACLs grant the prefix `<group>-` (pipeline.kafka_io.acls)."""
-        return f"{self.settings.predictor_group}-{self.settings.instance_name}"
-
-    def _producer(self) -> KafkaProducer:
-        if not self.settings.exactly_once:
-            return make_producer(self.settings, "predictor")
-        producer = make_producer(
-            self.settings, "predictor", transactional_id=self._transactional_id()
-        )
-        try:
-            producer.init_transactions()  # fences a previous incarnation and aborts its open work
-        except KafkaError as exc:
-            producer.close(timeout=0)
-            raise self._failure(exc, "initializing transactions") from exc
-        return producer
 
     def _loop(
         self,
         consumer: KafkaConsumer,
-        producer: KafkaProducer,
+        publisher: BatchPublisher,
         heartbeat: HeartbeatPublisher,
         stop: threading.Event,
     ) -> None:
@@ -234,17 +170,8 @@ class Predictor:
                 self.settings.instance_name,
             )
             scoring_s = time.perf_counter() - started
-            offsets = next_offsets(records)
             retrain = self._retrain_request(consumer, result)
-            try:
-                if self.settings.exactly_once:
-                    self._publish_transaction(producer, consumer, result, retrain, offsets)
-                else:
-                    self._publish_then_commit(producer, consumer, result, retrain, offsets)
-            except KafkaError as exc:
-                raise self._failure(
-                    exc, "publishing a batch (its offsets stay uncommitted)"
-                ) from exc
+            publisher.publish(consumer, result, retrain, next_offsets(records))
             self._count(result, retrain)
             self.instruments.after_batch(
                 [getattr(r, "timestamp", 0) for r in records],
@@ -264,6 +191,31 @@ class Predictor:
         if lag is not None:
             self.instruments.lag(lag)
 
+    def _serving_model(self) -> ScoringModel:
+        if self.slot is None:
+            raise ModelError("no model loaded yet")
+        return self.slot.current.model
+
+    def _health_server(self) -> HealthServer | None:
+        if not self.settings.metrics_port:
+            return None
+        try:
+            server = HealthServer(self.settings.metrics_port, self.health, self.metrics.registry)
+        except OSError as exc:
+            raise ConfigError(f"--metrics-port {self.settings.metrics_port}: {exc}") from exc
+        return server.start()
+
+    def _failure(self, exc: BaseException, doing: str) -> BrokerError:
+        """A Kafka error as a BrokerError naming this principal and what it was refused."""
+        return failure(
+            exc,
+            self.settings,
+            doing,
+            ROLE,
+            group=self.settings.predictor_group,
+            transactional_id=f"{self.settings.predictor_group}-{self.settings.instance_name}",
+        )
+
     def _retrain_request(self, consumer: KafkaConsumer, result: BatchResult) -> Output | None:
         every = self.settings.retrain_every
         self.counters.labelled_since_request += result.labelled
@@ -279,55 +231,6 @@ class Predictor:
         self.counters.labelled_since_request = 0
         return Output(self.settings.instance_name.encode(), to_json(request))
 
-    def _send_all(
-        self, producer: KafkaProducer, result: BatchResult, retrain: Output | None
-    ) -> list:
-        s = self.settings
-        futures = [
-            producer.send(s.predictions_topic, value=o.value, key=o.key) for o in result.predictions
-        ]
-        futures += [
-            producer.send(s.dlq_topic, value=o.value, key=o.key, headers=o.headers)
-            for o in result.dead_letters
-        ]
-        if retrain is not None:
-            futures.append(producer.send(s.retrain_topic, value=retrain.value, key=retrain.key))
-        return futures
-
-    def _publish_then_commit(
-        self,
-        producer: KafkaProducer,
-        consumer: KafkaConsumer,
-        result: BatchResult,
-        retrain: Output | None,
-        offsets: dict[TopicPartition, OffsetAndMetadata],
-    ) -> None:
-        futures = self._send_all(producer, result, retrain)
-        producer.flush()
-        for future in futures:
-            future.get(timeout=0)  # raises the send's error, if any
-        # Asynchronous: it is sent after the acknowledgements above, so the order that makes
-        # this at-least-once holds, and the loop does not wait a round trip per batch.
-        consumer.commit_async(offsets, callback=_log_failed_commit)
-        self._uncommitted.update(offsets)
-
-    def _publish_transaction(
-        self,
-        producer: KafkaProducer,
-        consumer: KafkaConsumer,
-        result: BatchResult,
-        retrain: Output | None,
-        offsets: dict[TopicPartition, OffsetAndMetadata],
-    ) -> None:
-        producer.begin_transaction()
-        try:
-            self._send_all(producer, result, retrain)
-            producer.send_offsets_to_transaction(offsets, consumer.group_metadata())
-            producer.commit_transaction()
-        except KafkaError:
-            producer.abort_transaction()
-            raise
-
     def _count(self, result: BatchResult, retrain: Output | None) -> None:
         c = self.counters
         c.batches += 1
@@ -340,15 +243,13 @@ class Predictor:
         if result.dead_letters:
             log.debug("%d event(s) sent to the DLQ", len(result.dead_letters))
 
-    def _close(self, consumer: KafkaConsumer, producer: KafkaProducer | None) -> None:
+    def _close(self, consumer: KafkaConsumer, publisher: BatchPublisher | None) -> None:
+        """Outputs first; then `close()` runs the keeper's revocation, which commits what is
+        owed for the partitions still held (a lost membership drops it instead)."""
         started = time.monotonic()
         try:
-            if producer is not None:
-                producer.flush(timeout=10)
-                producer.close(timeout=10)
-            owned = {tp: o for tp, o in self._uncommitted.items() if tp in consumer.assignment()}
-            if owned:  # the last offsets, synchronously; never for partitions handed away
-                consumer.commit(owned)
+            if publisher is not None:
+                publisher.close()
         finally:
             consumer.close(autocommit=False)
         log.info(
@@ -359,12 +260,3 @@ class Predictor:
             self.counters.retrain_requests,
             time.monotonic() - started,
         )
-
-
-def next_offsets(records: Sequence[InputRecord]) -> dict[TopicPartition, OffsetAndMetadata]:
-    """The offset to commit per partition is the one after the last record processed."""
-    last: dict[TopicPartition, int] = {}
-    for record in records:
-        tp = TopicPartition(record.topic, record.partition)
-        last[tp] = max(last.get(tp, -1), record.offset)
-    return {tp: OffsetAndMetadata(offset + 1, "", -1) for tp, offset in last.items()}

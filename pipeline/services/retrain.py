@@ -41,18 +41,21 @@ def reasons(requests: list[RetrainRequest]) -> dict[str, int]:
 def retrain(
     settings: Settings, requests: list[RetrainRequest], data: AdultData, attempt: int
 ) -> ModelReady:
-    end_offsets = {
+    requested = {
         **scored_offsets(settings),
         **merge_end_offsets(r.end_offsets for r in requests),
     }
-    log.info("training for %d merged request(s) up to offsets %s", len(requests), end_offsets)
-    events = read_events(settings, end_offsets)
+    log.info("training for %d merged request(s) up to offsets %s", len(requests), requested)
+    events = read_events(settings, requested, settings.retrain_window_events)
+    # what was read, cut to the log end where a request asked for more
+    end_offsets = {p: bounds[1] for p, bounds in events.offset_ranges.items()}
     holdout = holdout_of(data.test)
     dataset = build_retrain_dataset(data.train, events.events, holdout, events.offset_ranges)
     lineage = {
         **dataset.lineage,
         "invalid_events_skipped": events.invalid,
         "requests_merged": len(requests),
+        "window_events": settings.retrain_window_events,
     }
     config = TuningConfig(
         max_evals=settings.retrain_evals,

@@ -2,31 +2,32 @@
 
 Requests are committed only after the training that answers them is announced, so a Trainer
 killed mid-training serves the same requests again after its restart. Requests that arrive
-while a training runs wait in Kafka and are merged into one follow-up run.
+while a training runs wait in Kafka and are merged into one follow-up run. A request that can
+never be honoured (another topic, a partition the topic lacks) is rejected with a
+`training_failed` naming it; one whose trainings keep failing is given up after
+`--retrain-max-attempts`; both are committed past, so neither can stop retraining. Only
+committed records are read (read_committed): a request or an event from an aborted upstream
+transaction never happened.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
-from dataclasses import dataclass, field
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata
 
 from pipeline.config.settings import Settings
 from pipeline.core.data import AdultData, load_adult
 from pipeline.core.messages import (
-    MessageError,
     ModelReady,
     RetrainRequest,
     TrainingFailed,
     TrainingStarted,
-    parse_retrain_message,
     to_json,
 )
+from pipeline.errors import InfrastructureError
 from pipeline.kafka_io.clients import (
     failure,
     finish_stalled_rebalance,
@@ -35,21 +36,14 @@ from pipeline.kafka_io.clients import (
     make_producer,
     require_topic,
 )
+from pipeline.kafka_io.event_reader import input_partitions
 from pipeline.registry import lifecycle, tracking
 from pipeline.services import retrain
+from pipeline.services.retrain_queue import RetrainQueue, Waiting, why_unanswerable
 
 log = logging.getLogger(__name__)
 
 ROLE = "trainer"  # its ACLs: python -m pipeline.kafka_io.acls --role trainer
-MAX_BACKOFF_S = 300.0
-
-
-@dataclass
-class Pending:
-    requests: list[RetrainRequest] = field(default_factory=list)
-    commit: dict[TopicPartition, OffsetAndMetadata] = field(default_factory=dict)
-    retry_at: float = 0.0
-    backoff_s: float = 0.0
 
 
 class Trainer:
@@ -57,6 +51,8 @@ class Trainer:
         self.settings = settings
         self.trainings = 0
         self.failures = 0
+        self.rejected = 0
+        self.given_up = 0
 
     def run(self, stop: threading.Event, ready: threading.Event | None = None) -> None:
         settings = self.settings
@@ -67,19 +63,21 @@ class Trainer:
             "trainer",
             **group_membership(settings, settings.trainer_group),
             max_poll_interval_ms=60 * 60 * 1000,
+            isolation_level="read_committed",
         )
         producer = make_producer(settings, "trainer")
-        pending = Pending()
+        queue = RetrainQueue(settings.retrain_max_attempts, settings.retry_backoff_s)
         try:
             require_topic(consumer, settings.retrain_topic, settings, ROLE)
             consumer.subscribe([settings.retrain_topic])
             if ready is not None:
                 ready.set()
             while not stop.is_set():
-                self._collect(consumer.poll(timeout_ms=300), pending)
+                queue.collect(consumer.poll(timeout_ms=300))
                 finish_stalled_rebalance(consumer)
-                if pending.requests and time.monotonic() >= pending.retry_at:
-                    self._serve(pending, data, consumer, producer)
+                if queue.due():
+                    self._serve(queue, data, producer)
+                    self._commit(queue, consumer)
         except KafkaError as exc:
             doing = (
                 f"serving requests from {settings.retrain_topic} in group {settings.trainer_group}"
@@ -89,52 +87,57 @@ class Trainer:
             producer.close(timeout=10)
             consumer.close(autocommit=False)
 
-    def _collect(self, polled: dict, pending: Pending) -> None:
-        for tp, records in polled.items():
-            for record in records:
-                pending.commit[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
-                try:
-                    message = parse_retrain_message(record.value)
-                except MessageError as exc:
-                    log.warning("ignored a message on %s: %s", tp.topic, exc)
-                    continue
-                if isinstance(message, RetrainRequest):
-                    pending.requests.append(message)
-                    log.info(
-                        "retrain requested by %s (%d pending)",
-                        message.instance_id,
-                        len(pending.requests),
-                    )
-
-    def _serve(
-        self, pending: Pending, data: AdultData, consumer: KafkaConsumer, producer: KafkaProducer
-    ) -> None:
-        requests = list(pending.requests)
+    def _serve(self, queue: RetrainQueue, data: AdultData, producer: KafkaProducer) -> None:
+        run = queue.next_run()
         try:
-            outcomes = self._answer(requests, data, producer)
+            run = self._reject_unanswerable(queue, run, producer)
+            if not run:
+                return
+            outcomes = self._answer([w.request for w in run], data, producer)
         except Exception as exc:  # a failed training is news, not a crash: announce and retry
-            self.failures += 1
-            pending.backoff_s = min(
-                max(pending.backoff_s * 2, self.settings.retry_backoff_s), MAX_BACKOFF_S
-            )
-            pending.retry_at = time.monotonic() + pending.backoff_s
-            log.exception("training failed; retrying in %.0fs", pending.backoff_s)
-            self._announce(
-                producer,
-                TrainingFailed(
-                    reason=f"{type(exc).__name__}: {exc}"[:2000],
-                    requests=len(requests),
-                    request_ids=retrain.request_ids(requests),
-                ),
-            )
+            self._failed(queue, run, exc, producer)
             return
         for outcome in outcomes:
             self._announce(producer, outcome)
-        consumer.commit(dict(pending.commit))
-        pending.requests.clear()
-        pending.commit.clear()
-        pending.backoff_s = 0.0
-        pending.retry_at = 0.0
+        queue.succeeded(run)
+
+    def _reject_unanswerable(
+        self, queue: RetrainQueue, run: list[Waiting], producer: KafkaProducer
+    ) -> list[Waiting]:
+        """Requests that can never be honoured are announced as failed and leave the queue."""
+        partitions = input_partitions(self.settings)
+        answerable = []
+        for waiting in run:
+            reason = why_unanswerable(waiting.request, self.settings.input_topic, partitions)
+            if not reason:
+                answerable.append(waiting)
+                continue
+            self.rejected += 1
+            log.warning("rejected retrain request %s: %s", waiting.request.request_id, reason)
+            self._announce_failed(producer, f"rejected: {reason}", [waiting])
+            queue.remove([waiting])
+        return answerable
+
+    def _failed(
+        self, queue: RetrainQueue, run: list[Waiting], exc: Exception, producer: KafkaProducer
+    ) -> None:
+        """Kafka or MLflow away is retried for as long as it takes; any other failure counts
+        against the requests of the run, which are given up after their last attempt."""
+        self.failures += 1
+        log.error("training failed: %s", exc, exc_info=exc)
+        self._announce_failed(producer, f"{type(exc).__name__}: {exc}", run)
+        spent = queue.failed(run, counts=not isinstance(exc, InfrastructureError))
+        if spent:
+            self.given_up += len(spent)
+            attempts = self.settings.retrain_max_attempts
+            log.error("gave up %d request(s) after %d failed attempts", len(spent), attempts)
+            self._announce_failed(producer, f"given up after {attempts} failed attempts", spent)
+
+    def _commit(self, queue: RetrainQueue, consumer: KafkaConsumer) -> None:
+        offsets = queue.commit_point()
+        if offsets:
+            consumer.commit(offsets)
+            queue.committed(offsets)
 
     def _answer(
         self, requests: list[RetrainRequest], data: AdultData, producer: KafkaProducer
@@ -174,6 +177,12 @@ class Trainer:
             request_ids=info.request_ids,
             gate={"promoted": info.promoted, "reason": info.tags.get("gate.reason", "")},
         )
+
+    def _announce_failed(
+        self, producer: KafkaProducer, reason: str, requests: list[Waiting]
+    ) -> None:
+        ids = retrain.request_ids([w.request for w in requests])
+        self._announce(producer, TrainingFailed(reason[:2000], len(requests), request_ids=ids))
 
     def _announce(self, producer: KafkaProducer, message: object) -> None:
         producer.send(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from kafka import KafkaConsumer, TopicPartition
+
+from pipeline.config.settings import Settings
 from pipeline.core.events import encode_event
 from pipeline.core.messages import ModelReady, to_json
 from pipeline.tools.sample_stream import event_rows
@@ -17,3 +20,13 @@ def make_events(adult, count: int, prefix: str, start: int = 0) -> list[tuple[st
 
 def model_ready(name: str, version: int, promoted: bool = True) -> bytes:
     return to_json(ModelReady(name, version, f"models:/{name}/{version}", {}, {}, promoted, 1, {}))
+
+
+def log_ends(settings: Settings) -> dict[str, int]:
+    """Where an honest retrain request says its Predictor stood: every input partition's end."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    try:
+        tps = [TopicPartition(settings.input_topic, p) for p in range(settings.input_partitions)]
+        return {str(tp.partition): end for tp, end in consumer.end_offsets(tps).items()}
+    finally:
+        consumer.close()

@@ -5,15 +5,19 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+from dataclasses import replace
 
 from pipeline.config.settings import Settings
 from pipeline.core.events import parse_event
+from pipeline.core.topics import TopicSpec
 from pipeline.errors import ValidationError
+from pipeline.kafka_io.admin import ensure_topics
 from pipeline.services.predictor import Predictor
 
 from .conftest import TopicReader, in_thread, produce
 from .helpers import make_events
 
+DLQ_LIMIT = "max.message.bytes"
 SPOILERS = [
     lambda rng, row: bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 300))),
     lambda rng, row: {k: v for k, v in row.items() if k != rng.choice(list(row))},
@@ -58,5 +62,33 @@ def test_valid_events_are_scored_invalid_ones_dead_lettered_and_the_counts_add_u
     assert len(dlq.records) == invalid
     assert all(dict(r.headers)["dlq.reason"] for r in dlq.records)
     assert predictor.counters.scored + predictor.counters.dead_letters == len(events)
+    out.close()
+    dlq.close()
+
+
+def test_a_dead_letter_bigger_than_the_dlq_takes_is_cut_not_a_crash_loop(
+    live: Settings, adult
+) -> None:
+    """An event just under --max-event-bytes, refused for a bad field, plus the dlq.* headers,
+    does not fit a DLQ topic that takes 8 KiB: it is stored cut, and the loop goes on."""
+    small = replace(live, dlq_topic=f"{live.dlq_topic}-small", max_event_bytes=32 * 1024)
+    ensure_topics(small.bootstrap_servers, [TopicSpec(small.dlq_topic, 1, {DLQ_LIMIT: "8192"})])
+    row = json.loads(make_events(adult, 1, "x")[0][1])["data"]
+    big = json.dumps({"request_id": "big", "data": {**row, "age": "forty", "pad": ""}}).encode()
+    big = big.replace(
+        b'"pad": ""', b'"pad": "' + b"x" * (small.max_event_bytes - len(big) - 1) + b'"'
+    )
+    assert small.max_event_bytes - 10 < len(big) <= small.max_event_bytes
+    out, dlq = TopicReader(small, small.predictions_topic), TopicReader(small, small.dlq_topic)
+    predictor = Predictor(small)
+    with in_thread(predictor.run):
+        produce(small, [("big", big), *make_events(adult, 20, "after")])
+        dlq.wait_for(lambda r: len(r) >= 1, what="the dead letter, cut")
+        out.wait_for(lambda r: len(r) >= 20, what="the events after it scored")
+    letter = dlq.records[0]
+    headers = dict(letter.headers)
+    assert headers["dlq.truncated"] == str(len(big)).encode()
+    assert headers["dlq.field"] == b"data.age" and headers["dlq.reason"]
+    assert 0 < len(letter.value) < 8192 and big.startswith(letter.value)
     out.close()
     dlq.close()

@@ -20,7 +20,7 @@ from pipeline.core.training import train_model
 from pipeline.core.tuning import TuningConfig
 from pipeline.errors import ModelError
 from pipeline.services.hot_swap import ModelSlot
-from pipeline.services.predictor import next_offsets
+from pipeline.services.offsets import next_offsets
 from pipeline.tools.sample_stream import event_rows
 
 

@@ -1,0 +1,102 @@
+"""The input offsets a Predictor owes its group, settled when a partition leaves it, never later.
+
+At-least-once commits are asynchronous, so the last offsets of a partition may still be owed
+when a rebalance takes the partition away. Kept past that point, they are stale: the partition
+may come back after another instance committed further, and committing the old value then
+(at close, say) would move the group backwards, replaying events and rewinding the Trainer's
+view of what was scored. So owed offsets are committed when their partition is revoked, while
+this instance is still the recognised owner, and forgotten; a partition *lost* (the broker
+already expelled this member) is forgotten without a commit, which the broker would refuse.
+
+kafka-python 3.x calls the listener on the consumer's IO thread, for rebalances and on
+`close()` as well (`ConsumerCoordinator._on_close_prepare_async`; `on_partitions_lost` when the
+membership is already gone). A blocking commit there would raise ("cannot block on net.run()
+from the IO thread"), hence the async listener that awaits an asynchronous commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+
+from kafka import AsyncConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from pipeline.core.batching import InputRecord
+
+log = logging.getLogger(__name__)
+
+Offsets = dict[TopicPartition, OffsetAndMetadata]
+
+
+class OffsetKeeper(AsyncConsumerRebalanceListener):  # type: ignore[misc]
+    """Tracks the assignment and the offsets acknowledged but possibly not yet committed."""
+
+    def __init__(self) -> None:
+        self.partitions: frozenset[int] = frozenset()
+        self.commits_on_revoke = 0
+        self.dropped_on_loss = 0
+        self._owed: Offsets = {}
+        self._consumer: KafkaConsumer | None = None
+        self._lock = threading.Lock()  # the loop writes, the consumer's IO thread settles
+
+    def bind(self, consumer: KafkaConsumer) -> None:
+        self._consumer = consumer
+
+    def owe(self, offsets: Mapping[TopicPartition, OffsetAndMetadata]) -> None:
+        """Offsets whose outputs the broker acknowledged; their commit may still be in flight."""
+        with self._lock:
+            self._owed.update(offsets)
+
+    @property
+    def owed(self) -> Offsets:
+        with self._lock:
+            return dict(self._owed)
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.partitions = self.partitions - {tp.partition for tp in revoked}
+        owed = self._take(revoked)
+        if revoked:
+            log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
+        if not owed or self._consumer is None:
+            return
+        try:
+            await self._consumer.commit_async(owed)
+            self.commits_on_revoke += 1
+        except KafkaError as exc:  # the next owner replays from the older commit: at-least-once
+            log.warning("commit of revoked partitions failed; they may be replayed: %s", exc)
+
+    async def on_partitions_lost(self, lost: set[TopicPartition]) -> None:
+        self.partitions = self.partitions - {tp.partition for tp in lost}
+        owed = self._take(lost)
+        self.dropped_on_loss += len(owed)
+        log.warning(
+            "partitions lost (expelled from the group): %s; %d owed offset(s) dropped uncommitted",
+            sorted(tp.partition for tp in lost),
+            len(owed),
+        )
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.partitions = self.partitions | {tp.partition for tp in assigned}
+        log.info("partitions assigned: %s", sorted(self.partitions))
+
+    def _take(self, partitions: Iterable[TopicPartition]) -> Offsets:
+        with self._lock:
+            return {tp: o for tp in partitions if (o := self._owed.pop(tp, None)) is not None}
+
+
+def next_offsets(records: Sequence[InputRecord]) -> Offsets:
+    """The offset to commit per partition is the one after the last record processed."""
+    last: dict[TopicPartition, int] = {}
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        last[tp] = max(last.get(tp, -1), record.offset)
+    return {tp: OffsetAndMetadata(offset + 1, "", -1) for tp, offset in last.items()}
+
+
+def log_failed_commit(offsets: object, response: object) -> None:
+    """A failed asynchronous commit is covered by the next one; only worth a warning."""
+    if isinstance(response, Exception):
+        log.warning("offset commit failed (the next one covers it): %s", response)

@@ -1,0 +1,150 @@
+"""Writing one scored batch: its outputs, then its input offsets, in the mode chosen.
+
+At-least-once (default): the broker acknowledges every output before the input offsets are
+committed, asynchronously; the OffsetKeeper holds them as owed until a revocation settles them.
+Exactly-once: outputs and input offsets go in one Kafka transaction; readers use read_committed.
+Dead letters are cut to what the DLQ topic takes, so one big bad event cannot stop the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
+from kafka.producer.future import FutureRecordMetadata
+
+from pipeline.config.settings import Settings
+from pipeline.core.batching import BatchResult, Output
+from pipeline.core.dead_letters import fit_dead_letter
+from pipeline.errors import BrokerError
+from pipeline.kafka_io.admin import max_message_bytes
+from pipeline.kafka_io.clients import MAX_REQUEST_SIZE, kafka_security, make_producer
+from pipeline.services.offsets import OffsetKeeper, Offsets, log_failed_commit
+
+log = logging.getLogger(__name__)
+
+Failure = Callable[[BaseException, str], BrokerError]
+
+
+def _plain_failure(exc: BaseException, doing: str) -> BrokerError:
+    return BrokerError(f"{doing} failed: {exc}")
+
+
+def dead_letter_limit(settings: Settings) -> int:
+    """What one dead letter may weigh: the DLQ topic's limit, and the producer's own."""
+    topic_limit = max_message_bytes(
+        settings.bootstrap_servers, settings.dlq_topic, kafka_security(settings)
+    )
+    return min(topic_limit, MAX_REQUEST_SIZE)
+
+
+class BatchPublisher:
+    def __init__(
+        self,
+        settings: Settings,
+        producer: KafkaProducer,
+        keeper: OffsetKeeper,
+        dlq_limit: int,
+        fail: Failure = _plain_failure,
+    ) -> None:
+        self.settings = settings
+        self.fail = fail
+        self.producer = producer
+        self.keeper = keeper
+        self.dlq_limit = dlq_limit
+        self.truncated = 0
+
+    @classmethod
+    def create(
+        cls, settings: Settings, keeper: OffsetKeeper, fail: Failure = _plain_failure
+    ) -> BatchPublisher:
+        """`fail` turns a Kafka error into the BrokerError that names the principal and what it
+        was refused (the Predictor's)."""
+        limit = dead_letter_limit(settings)
+        log.info("dead letters are cut to fit %s: %d bytes", settings.dlq_topic, limit)
+        if not settings.exactly_once:
+            return cls(settings, make_producer(settings, "predictor"), keeper, limit, fail)
+        transactional_id = f"{settings.predictor_group}-{settings.instance_name}"
+        producer = make_producer(settings, "predictor", transactional_id=transactional_id)
+        try:
+            producer.init_transactions()  # fences a previous incarnation and aborts its open work
+        except KafkaError as exc:
+            producer.close(timeout=0)
+            raise fail(exc, "initializing transactions") from exc
+        return cls(settings, producer, keeper, limit, fail)
+
+    def publish(
+        self,
+        consumer: KafkaConsumer,
+        result: BatchResult,
+        retrain: Output | None,
+        offsets: Offsets,
+    ) -> None:
+        try:
+            if self.settings.exactly_once:
+                self._in_transaction(consumer, result, retrain, offsets)
+            else:
+                self._then_commit(consumer, result, retrain, offsets)
+        except KafkaError as exc:
+            raise self.fail(exc, "publishing a batch (its offsets stay uncommitted)") from exc
+
+    def _send_all(self, result: BatchResult, retrain: Output | None) -> list[FutureRecordMetadata]:
+        s, producer = self.settings, self.producer
+        futures = [
+            producer.send(s.predictions_topic, value=o.value, key=o.key) for o in result.predictions
+        ]
+        for letter in result.dead_letters:
+            fitted = fit_dead_letter(letter, self.dlq_limit)
+            if fitted is not letter:
+                self.truncated += 1
+                log.warning(
+                    "a dead letter of %d bytes was cut to fit %s",
+                    len(letter.value or b""),
+                    s.dlq_topic,
+                )
+            futures.append(
+                producer.send(
+                    s.dlq_topic, value=fitted.value, key=fitted.key, headers=fitted.headers
+                )
+            )
+        if retrain is not None:
+            futures.append(producer.send(s.retrain_topic, value=retrain.value, key=retrain.key))
+        return futures
+
+    def _then_commit(
+        self,
+        consumer: KafkaConsumer,
+        result: BatchResult,
+        retrain: Output | None,
+        offsets: Offsets,
+    ) -> None:
+        futures = self._send_all(result, retrain)
+        self.producer.flush()
+        for future in futures:
+            future.get(timeout=0)  # raises the send's error, if any
+        # Asynchronous: it is sent after the acknowledgements above, so the order that makes
+        # this at-least-once holds, and the loop does not wait a round trip per batch.
+        consumer.commit_async(offsets, callback=log_failed_commit)
+        self.keeper.owe(offsets)
+
+    def _in_transaction(
+        self,
+        consumer: KafkaConsumer,
+        result: BatchResult,
+        retrain: Output | None,
+        offsets: Offsets,
+    ) -> None:
+        self.producer.begin_transaction()
+        try:
+            self._send_all(result, retrain)
+            self.producer.send_offsets_to_transaction(offsets, consumer.group_metadata())
+            self.producer.commit_transaction()
+        except KafkaError:
+            self.producer.abort_transaction()
+            raise
+
+    def close(self) -> None:
+        self.producer.flush(timeout=10)
+        self.producer.close(timeout=10)
