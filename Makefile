@@ -9,7 +9,7 @@ export PIPELINE_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)/adult.data),$(SHARED_
 KAFKA_PORT ?= 9092
 MLFLOW_PORT ?= 5000
 
-.PHONY: venv demo test test-unit bench bench-quick chaos chaos-quick lint lint-deploy format kafka-up kafka-down mlflow-ui clean
+.PHONY: venv demo test test-unit bench bench-quick bench-retrain-window chaos chaos-quick lint lint-deploy format kafka-up kafka-down mlflow-ui clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ bench: venv
 
 bench-quick: venv
 	$(PY) -m pipeline.tools.bench --quick
+
+bench-retrain-window: venv
+	$(PY) -m pipeline.tools.bench --retrain-window
 
 chaos: venv
 	$(PY) -m pipeline.tools.chaos

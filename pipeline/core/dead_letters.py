@@ -41,3 +41,18 @@ def fit_dead_letter(letter: Output, limit: int) -> Output:
         return Output(letter.key, value[:spare], headers)
     key_spare = max(limit - SLACK - record_size(b"", b"", headers), 0)
     return Output((letter.key or b"")[:key_spare], b"", headers)
+
+
+def batches_that_fit(letters: list[Output], limit: int) -> list[list[Output]]:
+    """Consecutive letters grouped so that each group, sent as one batch, fits in `limit`
+    (each letter counted with a batch header of its own: an over-estimate)."""
+    groups: list[list[Output]] = []
+    size = limit + 1
+    for letter in letters:
+        need = record_size(letter.key, letter.value, list(letter.headers or []))
+        if size + need > limit:
+            groups.append([])
+            size = 0
+        groups[-1].append(letter)
+        size += need
+    return groups

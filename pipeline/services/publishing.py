@@ -17,7 +17,7 @@ from kafka.producer.future import FutureRecordMetadata
 
 from pipeline.config.settings import Settings
 from pipeline.core.batching import BatchResult, Output
-from pipeline.core.dead_letters import fit_dead_letter
+from pipeline.core.dead_letters import batches_that_fit, fit_dead_letter
 from pipeline.errors import BrokerError
 from pipeline.kafka_io.admin import max_message_bytes
 from pipeline.kafka_io.clients import MAX_REQUEST_SIZE, kafka_security, make_producer
@@ -95,22 +95,30 @@ class BatchPublisher:
         futures = [
             producer.send(s.predictions_topic, value=o.value, key=o.key) for o in result.predictions
         ]
-        for letter in result.dead_letters:
-            fitted = fit_dead_letter(letter, self.dlq_limit)
-            if fitted is not letter:
-                self.truncated += 1
-                log.warning(
-                    "a dead letter of %d bytes was cut to fit %s",
-                    len(letter.value or b""),
-                    s.dlq_topic,
-                )
-            futures.append(
-                producer.send(
-                    s.dlq_topic, value=fitted.value, key=fitted.key, headers=fitted.headers
-                )
-            )
+        futures += self._send_dead_letters(result.dead_letters)
         if retrain is not None:
             futures.append(producer.send(s.retrain_topic, value=retrain.value, key=retrain.key))
+        return futures
+
+    def _send_dead_letters(self, letters: list[Output]) -> list[FutureRecordMetadata]:
+        """Each letter cut to fit the DLQ topic, and never more of them in flight than fit in
+        one of its batches: kafka-python 3.0.12 splits a batch the broker refuses as too big,
+        but its flush() then raises "Future not done" and the batch stays uncommitted."""
+        fitted = [fit_dead_letter(letter, self.dlq_limit) for letter in letters]
+        cut = sum(f is not letter for f, letter in zip(fitted, letters, strict=True))
+        if cut:
+            self.truncated += cut
+            log.warning("%d dead letter(s) cut to fit %s", cut, self.settings.dlq_topic)
+        futures = []
+        for number, chunk in enumerate(batches_that_fit(fitted, self.dlq_limit)):
+            if number:
+                self.producer.flush()  # the previous chunk leaves before this one is batched
+            futures += [
+                self.producer.send(
+                    self.settings.dlq_topic, value=o.value, key=o.key, headers=o.headers
+                )
+                for o in chunk
+            ]
         return futures
 
     def _then_commit(

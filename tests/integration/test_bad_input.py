@@ -66,11 +66,12 @@ def test_valid_events_are_scored_invalid_ones_dead_lettered_and_the_counts_add_u
     dlq.close()
 
 
-def test_a_dead_letter_bigger_than_the_dlq_takes_is_cut_not_a_crash_loop(
+def test_dead_letters_bigger_than_the_dlq_takes_are_cut_not_a_crash_loop(
     live: Settings, adult
 ) -> None:
-    """An event just under --max-event-bytes, refused for a bad field, plus the dlq.* headers,
-    does not fit a DLQ topic that takes 8 KiB: it is stored cut, and the loop goes on."""
+    """Events just under --max-event-bytes, refused for a bad field, plus the dlq.* headers,
+    do not fit a DLQ topic that takes 8 KiB: they are stored cut, and the loop goes on. Three
+    in a row: cut, each fits, but not in one batch, which the producer must split."""
     small = replace(live, dlq_topic=f"{live.dlq_topic}-small", max_event_bytes=32 * 1024)
     ensure_topics(small.bootstrap_servers, [TopicSpec(small.dlq_topic, 1, {DLQ_LIMIT: "8192"})])
     row = json.loads(make_events(adult, 1, "x")[0][1])["data"]
@@ -82,13 +83,14 @@ def test_a_dead_letter_bigger_than_the_dlq_takes_is_cut_not_a_crash_loop(
     out, dlq = TopicReader(small, small.predictions_topic), TopicReader(small, small.dlq_topic)
     predictor = Predictor(small)
     with in_thread(predictor.run):
-        produce(small, [("big", big), *make_events(adult, 20, "after")])
-        dlq.wait_for(lambda r: len(r) >= 1, what="the dead letter, cut")
-        out.wait_for(lambda r: len(r) >= 20, what="the events after it scored")
-    letter = dlq.records[0]
-    headers = dict(letter.headers)
-    assert headers["dlq.truncated"] == str(len(big)).encode()
-    assert headers["dlq.field"] == b"data.age" and headers["dlq.reason"]
-    assert 0 < len(letter.value) < 8192 and big.startswith(letter.value)
+        produce(small, [(f"big-{i}", big) for i in range(3)] + make_events(adult, 20, "after"))
+        dlq.wait_for(lambda r: len(r) >= 3, what="the dead letters, cut")
+        out.wait_for(lambda r: len(r) >= 20, what="the events after them scored")
+    assert len(dlq.records) == 3
+    for letter in dlq.records:
+        headers = dict(letter.headers)
+        assert headers["dlq.truncated"] == str(len(big)).encode()
+        assert headers["dlq.field"] == b"data.age" and headers["dlq.reason"]
+        assert 0 < len(letter.value) < 8192 and big.startswith(letter.value)
     out.close()
     dlq.close()

@@ -18,8 +18,10 @@ from pipeline.config.settings import Settings
 from pipeline.kafka_io.broker import LocalBroker
 from pipeline.registry import tracking
 from pipeline.tools.chaos import faults
+from pipeline.tools.chaos.dead_letters import dlq_refuses_big_letters
 from pipeline.tools.chaos.harness import FaultResult
 from pipeline.tools.chaos.registry import registry_outage
+from pipeline.tools.chaos.rolling import rolling_restart
 from pipeline.tools.sample_stream import event_rows
 
 
@@ -94,4 +96,23 @@ def test_corrupt_announcements_are_refused_while_scoring_goes_on(
         good = tracking.log_model_version(live, trained_model, adult.test.head(5)).version
     result = faults.corrupt_announcements(stage, incompatible, good)
     survived(result, stage)
-    assert result.checks["every prediction still from the champion"]
+    assert result.checks["no prediction from a refused version"]
+    assert result.checks["the good version announced afterwards was swapped in"]
+
+
+def test_rolling_restart_never_moves_a_committed_offset_back(stage) -> None:
+    result = rolling_restart(stage, rounds=1, exactly_once=False)
+    survived(result, stage)
+    assert result.injections == 2 and result.lost == 0 and result.offsets_moved_back == 0
+
+
+def test_exactly_once_rolling_restart_commits_each_event_once(stage) -> None:
+    result = rolling_restart(stage, rounds=1, exactly_once=True)
+    survived(result, stage)
+    assert result.duplicated == 0 and result.offsets_moved_back == 0
+
+
+def test_a_dlq_that_refuses_big_records_gets_them_cut(stage) -> None:
+    result = dlq_refuses_big_letters(stage, count=3)
+    survived(result, stage)
+    assert result.dlq == 3

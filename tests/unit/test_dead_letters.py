@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipeline.core.batching import Output
-from pipeline.core.dead_letters import fit_dead_letter, record_size
+from pipeline.core.dead_letters import batches_that_fit, fit_dead_letter, record_size
 from pipeline.core.messages import dlq_headers
 
 HEADERS = dlq_headers("wrong type", "data.age", "app_messages", 3, 12345, "predictor-1")
@@ -27,3 +27,14 @@ def test_a_huge_key_is_cut_too_when_the_value_alone_cannot_make_room() -> None:
     fitted = fit_dead_letter(Output(b"k" * 20_000, b"v" * 10, HEADERS), 4096)
     assert fitted.value == b"" and 0 < len(fitted.key or b"") < 4096
     assert record_size(fitted.key, fitted.value, fitted.headers or []) <= 4096
+
+
+def test_letters_are_grouped_into_batches_the_dlq_takes() -> None:
+    """Each fits alone; two of 3,000 bytes fit in 8 KiB together, a third does not."""
+    letters = [Output(b"k", b"z" * 3000, HEADERS) for _ in range(3)]
+    letters.append(Output(b"k", b"small", HEADERS))
+    groups = batches_that_fit(letters, 8192)
+    assert [len(g) for g in groups] == [2, 2]
+    assert [o for g in groups for o in g] == letters
+    for group in groups:
+        assert sum(record_size(o.key, o.value, o.headers or []) for o in group) <= 8192

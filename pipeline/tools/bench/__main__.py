@@ -7,24 +7,22 @@ with the headline figures and the ratios, all measured in this run.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import json
 import logging
 import os
-import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pipeline.config.logs import setup_logging
-from pipeline.config.settings import Settings, secret_env, settings_to_argv
+from pipeline.config.settings import Settings
 from pipeline.core.data import load_adult
 from pipeline.kafka_io.broker import broker_for
 from pipeline.registry import tracking
 from pipeline.tools.bench import live, report, workloads
+from pipeline.tools.bench.retrain_window import retrain_window
 from pipeline.tools.sample_stream import event_rows
 from pipeline.tools.sandbox import modest_champion, register_copy, sandbox_champion
 
@@ -53,24 +51,6 @@ QUICK = {
     "rounds": 1,
     "two_instances": False,  # keeps the quick run within a minute
 }
-
-
-@contextlib.contextmanager
-def trainer_process(settings: Settings, logs: Path) -> Iterator[None]:
-    argv = [sys.executable, "trainer.py", *settings_to_argv(settings, "trainer")]
-    with (logs / "trainer.log").open("wb") as out:
-        process = subprocess.Popen(
-            argv,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=workloads.ROOT,
-            env={**os.environ, **secret_env(settings)},
-        )
-    try:
-        yield
-    finally:
-        process.terminate()
-        process.wait(timeout=120)
 
 
 def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
@@ -151,7 +131,7 @@ def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
         retrain = workloads.scenario_settings(settings, "retrain", 4)
         modest_champion(retrain, data, by="bench")
         results["retrain"] = live.retrain_turnaround(
-            retrain, rows, logs, lambda: trainer_process(retrain, logs)
+            retrain, rows, logs, lambda: workloads.trainer_process(retrain, logs)
         )
     return results
 
@@ -195,9 +175,26 @@ def targets(h: dict[str, Any]) -> list[tuple[str, str, bool]]:
     ]
 
 
+def window_only(base: Settings, out: Path) -> int:
+    """The retrain-window workload alone: its JSON to retrain_window.json and the last line."""
+    with broker_for(base) as settings:
+        data = load_adult(settings.data_dir, allow_download=settings.allow_download)
+        sandbox_champion(settings, data, BENCH_SUFFIX)
+        results = retrain_window(settings, event_rows(data.test), out / "logs")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "retrain_window.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results))
+    return 0 if results["met"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.tools.bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small counts, about a minute")
+    parser.add_argument(
+        "--retrain-window",
+        action="store_true",
+        help="only the retrain turnaround over 100,000 and 1,000,000 events in the topic",
+    )
     parser.add_argument("--out", type=Path, default=Path(".pipeline/bench"))
     args = parser.parse_args(argv)
     setup_logging("INFO")
@@ -207,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if os.environ.get("PIPELINE_DATA_DIR"):
         base = replace(base, data_dir=Path(os.environ["PIPELINE_DATA_DIR"]))
+    if args.retrain_window:
+        return window_only(base, args.out)
     with broker_for(base) as settings:
         results = run(settings, QUICK if args.quick else FULL, args.out)
     h = headline(results)

@@ -20,7 +20,7 @@ from pipeline.core.stream_stats import StreamStats
 from pipeline.kafka_io.admin import wait_for_members
 from pipeline.kafka_io.clients import kafka_security, make_producer
 from pipeline.registry import tracking
-from pipeline.tools.bench.workloads import predictors
+from pipeline.tools.bench.workloads import output_ledger, predictors
 from pipeline.tools.sample_stream import SampleApp
 
 
@@ -135,6 +135,9 @@ def swap_under_load(
 
     with one_predictor_serving(settings, rows, logs):
         stats = run_stream(settings, rows, rate, seconds, during=announce)
+    # Lost and duplicated from the output topic itself: every id sent across the swap
+    # answered exactly once, not what the sample app's live listener happened to see.
+    answers = output_ledger(settings, stats.sent_at, timeout_s=60)
     announced = marks["announced"]
     first_new = min((at for at, _, v in stats.timeline if v == new_version), default=float("nan"))
     around = [lat for at, lat, _ in stats.timeline if announced - 1.0 <= at <= first_new + 2.0]
@@ -146,8 +149,8 @@ def swap_under_load(
         "steady_p99_ms": steady_p99,
         "swap_window_p99_ms": swap_p99,
         "swap_p99_ratio": swap_p99 / steady_p99 if steady_p99 else float("nan"),
-        "lost": stats.missing,
-        "duplicated": stats.duplicates,
+        "lost": sum(1 for n in answers.values() if n == 0),
+        "duplicated": sum(n - 1 for n in answers.values() if n > 1),
         "timeline": [(at - stats.started, lat, v) for at, lat, v in stats.timeline],
         "announced_at_s": announced - stats.started,
     }

@@ -12,7 +12,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -186,7 +187,31 @@ def predictors(
                 process.kill()
 
 
-def read_predictions(settings: Settings, count: int, timeout_s: float) -> list[dict[str, Any]]:
+@contextmanager
+def trainer_process(settings: Settings, logs: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """trainer.py as a process of its own, stopped (SIGTERM) at the end of the block."""
+    argv = [sys.executable, "trainer.py", *settings_to_argv(settings, "trainer")]
+    logs.mkdir(parents=True, exist_ok=True)
+    with (logs / f"trainer-{settings.instance_id}.log").open("wb") as out:
+        process = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env={**os.environ, **secret_env(settings)},
+        )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=120)
+
+
+def read_predictions(
+    settings: Settings, count: int, timeout_s: float
+) -> tuple[dict[str, int], int]:
+    """Each request id's first `scored_at_ms`, read from the beginning until `count` ids have
+    answers and the topic's end is reached, and how many predictions repeated an id."""
     consumer = KafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         isolation_level="read_committed",
@@ -198,13 +223,47 @@ def read_predictions(settings: Settings, count: int, timeout_s: float) -> list[d
     ]
     consumer.assign(partitions)
     consumer.seek_to_beginning(*partitions)
-    values: list[dict[str, Any]] = []
+    first: dict[str, int] = {}
+    repeats = 0
+    ends: dict[TopicPartition, int] | None = None
     deadline = time.monotonic() + timeout_s
-    while len(values) < count and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
         for records in consumer.poll(timeout_ms=200).values():
-            values.extend(json.loads(r.value) for r in records)
+            for record in records:
+                prediction = json.loads(record.value)
+                repeats += prediction["request_id"] in first
+                first.setdefault(prediction["request_id"], prediction["scored_at_ms"])
+        if len(first) >= count:
+            ends = ends or consumer.end_offsets(partitions)
+            if all(consumer.position(tp) >= end for tp, end in ends.items()):
+                break
     consumer.close()
-    return values
+    return first, repeats
+
+
+def output_ledger(settings: Settings, request_ids: Iterable[str], timeout_s: float) -> Counter[str]:
+    """How many predictions each of `request_ids` has on the predictions topic, read from the
+    beginning (read_committed) to its end: 0 is a loss, more than 1 a duplicate."""
+    wanted = set(request_ids)
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, isolation_level="read_committed"
+    )
+    partitions = [
+        TopicPartition(settings.predictions_topic, p) for p in range(settings.input_partitions)
+    ]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    ends = consumer.end_offsets(partitions)
+    counts: Counter[str] = Counter({rid: 0 for rid in wanted})
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(consumer.position(tp) < e for tp, e in ends.items()):
+        for records in consumer.poll(timeout_ms=200).values():
+            for record in records:
+                rid = json.loads(record.value)["request_id"]
+                if rid in wanted:
+                    counts[rid] += 1
+    consumer.close()
+    return counts
 
 
 def wait_for_records(settings: Settings, topic: str, count: int, timeout_s: float) -> None:
@@ -244,9 +303,11 @@ def predictor_throughput(
         # Predictor needs, and the ceiling ran with no reader either.
         wait_for_records(settings, settings.predictions_topic, count, max(120.0, count / 2000))
         rss = max(peak_rss_mb(p.pid) for p in processes)
-    predictions = read_predictions(settings, count, timeout_s=120.0)
-    if len(predictions) < count:
-        raise RuntimeError(f"only {len(predictions)} of {count} predictions arrived; see {logs}")
-    stamps = [p["scored_at_ms"] for p in predictions]
+    # Unique ids: with two instances a rebalance can score some events twice, and a count of
+    # records would pass those off as events not yet answered.
+    first, repeats = read_predictions(settings, count, timeout_s=120.0)
+    if len(first) < count:
+        raise RuntimeError(f"only {len(first)} of {count} events were answered; see {logs}")
+    stamps = list(first.values())
     span_s = max((max(stamps) - min(stamps)) / 1000.0, 1e-3)
-    return {"eps": count / span_s, "rss_mb": rss, "events": float(count)}
+    return {"eps": count / span_s, "rss_mb": rss, "events": float(count), "repeats": repeats}

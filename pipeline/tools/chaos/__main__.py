@@ -21,15 +21,34 @@ from pipeline.core.data import load_adult
 from pipeline.kafka_io.broker import LocalBroker
 from pipeline.services.hot_swap import load_champion
 from pipeline.tools.chaos import faults
+from pipeline.tools.chaos.dead_letters import dlq_refuses_big_letters
 from pipeline.tools.chaos.harness import FaultResult
 from pipeline.tools.chaos.registry import registry_outage
+from pipeline.tools.chaos.retrain_traffic import aborted_upstream, poisoned_requests
+from pipeline.tools.chaos.rolling import rolling_restart
 from pipeline.tools.sample_stream import event_rows
 from pipeline.tools.sandbox import register_copy, sandbox_champion
 
 log = logging.getLogger("chaos")
 CHAOS_SUFFIX = "-chaos"
-FULL = {"kills": 10, "rate": 1000.0, "down_s": 8.0, "pause_s": 8.0, "fuzz_examples": 5000}
-QUICK = {"kills": 5, "rate": 500.0, "down_s": 4.0, "pause_s": 4.0, "fuzz_examples": 2500}
+FULL = {
+    "kills": 10,
+    "rate": 1000.0,
+    "down_s": 8.0,
+    "pause_s": 8.0,
+    "fuzz_examples": 5000,
+    "rolling_rounds": 3,
+    "big_letters": 5,
+}
+QUICK = {
+    "kills": 5,
+    "rate": 500.0,
+    "down_s": 4.0,
+    "pause_s": 4.0,
+    "fuzz_examples": 2500,
+    "rolling_rounds": 1,
+    "big_letters": 3,
+}
 
 
 def run_faults(
@@ -43,9 +62,14 @@ def run_faults(
     steps = [
         lambda: faults.predictor_kills(stage, plan["kills"], exactly_once=False),
         lambda: faults.predictor_kills(stage, plan["kills"], exactly_once=True),
+        lambda: rolling_restart(stage, plan["rolling_rounds"], exactly_once=False),
+        lambda: rolling_restart(stage, plan["rolling_rounds"], exactly_once=True),
         lambda: faults.broker_restart(stage, broker, plan["down_s"]),
         lambda: faults.broker_pause(stage, broker, plan["pause_s"]),
+        lambda: dlq_refuses_big_letters(stage, plan["big_letters"]),
         lambda: faults.trainer_kill(stage),
+        lambda: poisoned_requests(stage),
+        lambda: aborted_upstream(stage),
         lambda: registry_outage(stage, load_champion(settings).model, data.test.head(50)),
         lambda: faults.corrupt_announcements(stage, incompatible, good),
     ]
@@ -58,39 +82,29 @@ def run_faults(
 
 
 def fuzz_cases(examples: int) -> int:
-    """The property-based validation tests, run here, counting the payloads they tried."""
+    """The property-based validation tests, run here: how many examples they generated and ran
+    (each example once, however many payloads it checks)."""
     os.environ["PIPELINE_FUZZ_EXAMPLES"] = str(examples)
     from tests.unit import test_events_fuzz as fuzz  # a dev tool: it runs the tests' properties
 
-    tried = 0
-    check = fuzz.only_valid_or_refused
-
-    def counted(raw: bytes) -> None:
-        nonlocal tried
-        tried += 1
-        check(raw)
-
-    fuzz.only_valid_or_refused = counted
-    try:
-        for test in fuzz.ALL:
-            test()
-    finally:
-        fuzz.only_valid_or_refused = check
-    return tried
+    before = fuzz.Tally.examples
+    for test in fuzz.ALL:
+        test()
+    return fuzz.Tally.examples - before
 
 
 def table(results: list[FaultResult]) -> str:
     rows = [
         "| fault | injected | events sent | lost | duplicated | DLQ'd | recovered in s | crashes |"
-        " survived |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        " offsets moved back | survived |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         failed = [name for name, ok in r.checks.items() if not ok]
         verdict = "yes" if r.passed else "NO: " + "; ".join(failed or ["lost or crashed"])
         rows.append(
             f"| {r.fault} | {r.injections} | {r.events:,} | {r.lost} | {r.duplicated} | {r.dlq} |"
-            f" {r.recovered_s:.1f} | {r.crashes} | {verdict} |"
+            f" {r.recovered_s:.1f} | {r.crashes} | {r.offsets_moved_back} | {verdict} |"
         )
     return "\n".join(rows)
 
@@ -103,6 +117,7 @@ def totals(results: list[FaultResult], fuzzed: int) -> dict[str, int]:
         "duplicated_exactly_once": sum(r.duplicated for r in results if r.exactly_once),
         "crashes": sum(r.crashes for r in results),
         "fuzz_cases": fuzzed,
+        "offsets_moved_back": sum(r.offsets_moved_back for r in results),
     }
 
 

@@ -23,6 +23,7 @@ from pipeline.kafka_io.clients import make_producer
 from pipeline.registry import tracking
 from pipeline.tools.chaos.harness import FaultResult, Ledger, Script, Stream, isolated, stop_all
 from pipeline.tools.chaos.news import RetrainNews
+from pipeline.tools.chaos.offset_watch import OffsetWatch
 
 # A version of the model whose declared input lacks fields the events carry: Predictors must
 # refuse it rather than score with it.
@@ -51,7 +52,7 @@ def predictor_kills(stage: Stage, kills: int, exactly_once: bool) -> FaultResult
     predictor = Script("predictor.py", settings, stage.logs).start()
     recovered: list[float] = []
     try:
-        with Stream(settings, stage.rows, stage.rate) as stream:
+        with OffsetWatch(settings) as watch, Stream(settings, stage.rows, stage.rate) as stream:
             ledger.await_scored_after(0.0, 120, [predictor])
             for _ in range(kills):
                 time.sleep(jitter.uniform(0.2, 1.5))
@@ -72,6 +73,7 @@ def predictor_kills(stage: Stage, kills: int, exactly_once: bool) -> FaultResult
         max(recovered, default=0.0),
         [predictor],
         exactly_once=exactly_once,
+        offsets_moved_back=watch.moved_back,
         checks={"stopped cleanly at the end": clean_exit},
     )
 
@@ -187,7 +189,9 @@ def trainer_kill(stage: Stage) -> FaultResult:
 def corrupt_announcements(
     stage: Stage, incompatible_version: int, good_version: int
 ) -> FaultResult:
-    """Bad news on the retrain topic: refused, and scoring goes on with the same model."""
+    """Bad news on the retrain topic, and @champion moved to a version that fails its checks:
+    all refused while scoring goes on with the same model. Then a good version is aliased and
+    announced, and must be swapped in: proof the watcher is alive after its refusals."""
     settings = isolated(stage.settings, "news")
     serving = tracking.champion_version(settings)
     predictor = Script("predictor.py", settings, stage.logs).start()
@@ -202,27 +206,69 @@ def corrupt_announcements(
     try:
         with Stream(settings, stage.rows, stage.rate) as stream:
             ledger.await_scored_after(0.0, 120, [predictor])
-            producer = make_producer(settings, "chaos")
-            for value in bad:
-                producer.send(settings.retrain_topic, value=value).get(timeout=30)
-            producer.close(timeout=10)
-            time.sleep(3.0)  # long enough for a load and a check, were the news accepted
+            refused_at = _announce_bad(settings, bad, incompatible_version)
+            _announce(settings, good_version, [])
+            swapped = _await_version(ledger, good_version, 60, [predictor])
         ledger.wait_for(stream.acknowledged, 120, [predictor])
         clean_exit = stop_all([predictor])
     finally:
         predictor.stop()
         ledger.close()
+        tracking.set_champion(settings, serving or good_version, by="chaos", reason="restored")
+    refusals = _refusals(stage.logs / f"predictor-{settings.instance_id}.log")
     return ledger.result(
         "corrupt announcements x5",
         len(bad),
         stream.acknowledged,
-        0.0,
+        swapped - refused_at if swapped else 0.0,
         [predictor],
         checks={
-            "every prediction still from the champion": ledger.versions == {serving},
+            "no prediction from a refused version": ledger.versions <= {serving, good_version},
+            "both refusals logged (other model, failed checks)": refusals >= 2,
+            "the good version announced afterwards was swapped in": swapped is not None,
             "clean stop": clean_exit,
         },
     )
+
+
+def _announce_bad(settings: Any, bad: list[bytes], incompatible_version: int) -> float:
+    """The bad news, the last one with @champion naming the incompatible version."""
+    producer = make_producer(settings, "chaos")
+    for value in bad[:-1]:
+        producer.send(settings.retrain_topic, value=value).get(timeout=30)
+    producer.close(timeout=10)
+    _announce(settings, incompatible_version, bad[-1:])
+    time.sleep(3.0)  # long enough for a load and a check, were the news accepted
+    return time.time()
+
+
+def _announce(settings: Any, version: int, values: list[bytes]) -> None:
+    """Moves @champion to `version`, then tells the Predictors (an announcement only makes them
+    read the alias now)."""
+    tracking.set_champion(settings, version, by="chaos", reason="announcement test")
+    producer = make_producer(settings, "chaos")
+    for value in values or [to_json(_ready(settings.model_name, version))]:
+        producer.send(settings.retrain_topic, value=value).get(timeout=30)
+    producer.close(timeout=10)
+
+
+def _await_version(
+    ledger: Ledger, version: int, timeout_s: float, watch: list[Script]
+) -> float | None:
+    """Wall time of the first prediction made with `version`, or None."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ledger.poll()
+        if version in ledger.versions:
+            return ledger.first_scored_ms[version] / 1000
+        for script in watch:
+            script.check()
+    return None
+
+
+def _refusals(log_file: Path) -> int:
+    text = log_file.read_text(errors="replace") if log_file.exists() else ""
+    return text.count("refused an announcement of model") + text.count("refused model")
 
 
 def _ready(name: str, version: int) -> ModelReady:

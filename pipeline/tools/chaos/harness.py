@@ -24,6 +24,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from pipeline.config.settings import Settings, secret_env, settings_to_argv
 from pipeline.core.events import encode_event
+from pipeline.core.messages import DLQ_TRUNCATED
 from pipeline.kafka_io.admin import ensure_topics
 from pipeline.kafka_io.clients import kafka_security, make_producer
 
@@ -43,11 +44,13 @@ class FaultResult:
     crashes: int  # pipeline processes that died without being killed
     exactly_once: bool = False
     checks: dict[str, bool] = field(default_factory=dict)  # scenario-specific outcomes
+    offsets_moved_back: int = 0  # samples of a committed offset lower than the one before
 
     @property
     def passed(self) -> bool:
         duplicates_ok = self.duplicated == 0 or not self.exactly_once
-        return self.lost == 0 and self.crashes == 0 and duplicates_ok and all(self.checks.values())
+        intact = self.lost == 0 and self.crashes == 0 and self.offsets_moved_back == 0
+        return intact and duplicates_ok and all(self.checks.values())
 
 
 def isolated(base: Settings, name: str, partitions: int = 2) -> Settings:
@@ -76,14 +79,25 @@ class Script:
     """One pipeline process (predictor.py or trainer.py) that a scenario starts and kills."""
 
     def __init__(
-        self, script: str, settings: Settings, logs: Path, env: dict[str, str] | None = None
+        self,
+        script: str,
+        settings: Settings,
+        logs: Path,
+        env: dict[str, str] | None = None,
+        label: str = "",
     ) -> None:
         self.script, self.settings, self.logs = script, settings, logs
         self.env = env or {}
+        # names the log file; an instance without --instance-id (dynamic membership) needs one
+        self.label = label or settings.instance_id
         self.process: subprocess.Popen[bytes] | None = None
         self.kills = 0
         self.crashes = 0
         self.starts = 0
+
+    @property
+    def log_file(self) -> Path:
+        return self.logs / f"{Path(self.script).stem}-{self.label}.log"
 
     def start(self) -> Script:
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -93,9 +107,7 @@ class Script:
             *settings_to_argv(self.settings, Path(self.script).stem),
         ]
         env = {**os.environ, **secret_env(self.settings), **self.env}
-        with (self.logs / f"{Path(self.script).stem}-{self.settings.instance_id}.log").open(
-            "ab"
-        ) as out:
+        with self.log_file.open("ab") as out:
             self.process = subprocess.Popen(
                 argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env
             )
@@ -114,6 +126,11 @@ class Script:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(30)
         self.kills += 1
+
+    def terminate(self) -> None:
+        """SIGTERM without waiting: `stop()` collects the exit code."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
 
     def stop(self) -> int:
         """SIGTERM, as an operator would; returns the exit code."""
@@ -186,7 +203,9 @@ class Ledger:
         self.counts: Counter[str] = Counter()
         self.scored_at_ms: list[int] = []
         self.versions: set[int] = set()
+        self.first_scored_ms: dict[int, int] = {}  # model version -> its first prediction
         self.dlq = 0
+        self.dlq_truncated = 0
         self.consumer = KafkaConsumer(
             bootstrap_servers=settings.bootstrap_servers,
             isolation_level="read_committed",
@@ -205,12 +224,17 @@ class Ledger:
         for tp, records in self.consumer.poll(timeout_ms=200, max_records=20000).items():
             if tp.topic == self.settings.dlq_topic:
                 self.dlq += len(records)
+                self.dlq_truncated += sum(DLQ_TRUNCATED in dict(r.headers) for r in records)
                 continue
             for record in records:
                 prediction = json.loads(record.value)
                 self.counts[prediction["request_id"]] += 1
-                self.scored_at_ms.append(int(prediction["scored_at_ms"]))
-                self.versions.add(int(prediction["model_version"]))
+                scored, version = int(prediction["scored_at_ms"]), int(prediction["model_version"])
+                self.scored_at_ms.append(scored)
+                self.versions.add(version)
+                self.first_scored_ms[version] = min(
+                    self.first_scored_ms.get(version, scored), scored
+                )
 
     def wait_for(self, request_ids: list[str], timeout_s: float, watch: list[Script]) -> None:
         """Until every id has a prediction; crashed processes are counted and restarted."""
