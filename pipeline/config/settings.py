@@ -104,6 +104,12 @@ class Settings:
         "(then no exactly-once: a transactional id must survive a restart)",
         SERVING | TRAINER,
     )
+    static_membership: bool = setting(
+        True,
+        "with --instance-id, join the group as a static member (KIP-345); --no-static-membership "
+        "keeps the stable id for the transactional id only, and a stopped instance leaves at once",
+        SERVING | TRAINER,
+    )
     batch_size: int = setting(500, "most events scored in one micro-batch", SERVING, minimum=1)
     batch_wait_ms: int = setting(
         20, "longest wait for a micro-batch to fill at low load", SERVING, minimum=0

@@ -86,7 +86,7 @@ def group_membership(settings: Settings, group_id: str) -> dict[str, Any]:
     it takes its partitions back at once instead of waiting out its old session."""
     return {
         "group_id": group_id,
-        "group_instance_id": settings.instance_id or None,
+        "group_instance_id": (settings.instance_id or None) if settings.static_membership else None,
         "session_timeout_ms": SESSION_TIMEOUT_MS,
     }
 

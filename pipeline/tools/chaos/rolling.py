@@ -1,8 +1,9 @@
 """Rolling restarts: two Predictors stopped and started in turn under load, the partitions
 moving between them, and the group's committed offsets sampled throughout.
 
-The Predictors have no --instance-id (dynamic membership), so a stopped one leaves the group at
-once and its partitions move to the other. Each round stops the instance that joined last; the
+The Predictors are dynamic group members (--no-static-membership; their stable --instance-id
+only names their transactional ids), so a stopped one leaves the group at once and its
+partitions move to the other. Each round stops the instance that joined last; the
 other takes every partition, including ones it scored before and the first one scored since,
 and it is stopped the moment it logs that it holds them all (the worst moment: a partition
 back, nothing read from it yet). Then both start again, one after the other. Nothing may be lost, nothing
@@ -29,9 +30,10 @@ PARTITIONS = 4
 def rolling_restart(stage: Stage, rounds: int, exactly_once: bool) -> FaultResult:
     mode = "exactly-once" if exactly_once else "at-least-once"
     base = isolated(stage.settings, "roll-eos" if exactly_once else "roll", PARTITIONS)
-    settings = replace(base, exactly_once=exactly_once, batch_size=100, instance_id="")
+    settings = replace(base, exactly_once=exactly_once, batch_size=100, static_membership=False)
     pair = [
-        Script("predictor.py", settings, stage.logs, label=f"{base.instance_id}-{n}") for n in "ab"
+        Script("predictor.py", replace(settings, instance_id=f"{base.instance_id}-{n}"), stage.logs)
+        for n in "ab"
     ]
     ledger = Ledger(settings)
     recovered: list[float] = []
