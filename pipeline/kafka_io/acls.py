@@ -71,7 +71,12 @@ def role_grants(role: str, settings: Settings) -> list[Grant]:
             Grant("topic", s.input_topic, ("Read",), "consume events in its group"),
             Grant("topic", s.retrain_topic, ("Read", "Write"), "hear model news, ask retrains"),
             Grant("topic", s.predictions_topic, ("Write",), "publish predictions"),
-            Grant("topic", s.dlq_topic, ("Write",), "publish dead letters"),
+            Grant(
+                "topic",
+                s.dlq_topic,
+                ("Write", "DescribeConfigs"),
+                "publish dead letters, cut to fit",
+            ),
             Grant("topic", s.heartbeat_topic, ("Write",), "heartbeats for ops status"),
             Grant("group", s.predictor_group, ("Read",), "join, commit offsets"),
         ]
@@ -108,13 +113,17 @@ def role_grants(role: str, settings: Settings) -> list[Grant]:
     raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
 
 
+# Kafka spells the operation DescribeConfigs; kafka-python's enum, DESCRIBE_CONFIGS.
+_ENUM_NAME = {"DescribeConfigs": "DESCRIBE_CONFIGS"}
+
+
 def to_acls(principal: str, grants: Sequence[Grant]) -> list[ACL]:
     """kafka-python ACL objects: one ALLOW per operation, from any host."""
     return [
         ACL(
             principal=principal,
             host="*",
-            operation=ACLOperation[operation.upper()],
+            operation=ACLOperation[_ENUM_NAME.get(operation, operation.upper())],
             permission_type=ACLPermissionType.ALLOW,
             resource_pattern=ResourcePattern(
                 RESOURCE_TYPES[grant.resource],

@@ -25,6 +25,9 @@ from pipeline.services.offsets import OffsetKeeper, Offsets, log_failed_commit
 
 log = logging.getLogger(__name__)
 
+# Kafka's default message.max.bytes, when the DLQ topic's own limit cannot be read.
+DEFAULT_LIMIT = 1_048_588
+
 Failure = Callable[[BaseException, str], BrokerError]
 
 
@@ -34,9 +37,13 @@ def _plain_failure(exc: BaseException, doing: str) -> BrokerError:
 
 def dead_letter_limit(settings: Settings) -> int:
     """What one dead letter may weigh: the DLQ topic's limit, and the producer's own."""
-    topic_limit = max_message_bytes(
-        settings.bootstrap_servers, settings.dlq_topic, kafka_security(settings)
-    )
+    try:
+        topic_limit = max_message_bytes(
+            settings.bootstrap_servers, settings.dlq_topic, kafka_security(settings)
+        )
+    except BrokerError as exc:  # e.g. no DescribeConfigs grant: assume Kafka's default
+        log.warning("%s; dead letters are cut to Kafka's default %d bytes", exc, DEFAULT_LIMIT)
+        topic_limit = DEFAULT_LIMIT
     return min(topic_limit, MAX_REQUEST_SIZE)
 
 
