@@ -45,12 +45,16 @@ class HeartbeatPublisher:
         # Its own plain producer: the scoring producer may be transactional (exactly-once).
         self.producer: KafkaProducer = make_producer(settings, "heartbeat", linger_ms=0)
         self._next = 0.0
+        self._partitions: set[int] = set()
 
     def maybe_send(self, consumer: KafkaConsumer, version: int) -> dict[int, int] | None:
         """The lag per partition when a heartbeat went out, else None."""
         now = time.monotonic()
-        if now < self._next:
+        owned = {tp.partition for tp in consumer.assignment()}
+        # A rebalance is news at once: lag gauges and `ops status` should not wait a whole interval.
+        if now < self._next and owned == self._partitions:
             return None
+        self._partitions = owned
         self._next = now + self.settings.heartbeat_interval_s
         lag = consumer_lag(consumer)
         beat = Heartbeat(

@@ -34,16 +34,21 @@ def test_metrics_health_and_readiness_of_a_running_predictor(live: Settings, adu
     settings = replace(live, metrics_port=free_port(), heartbeat_interval_s=0.5)
     predictor = Predictor(settings)
     out = TopicReader(settings, settings.predictions_topic)
-    with in_thread(predictor.run):
-        port = settings.metrics_port
-        await_true(lambda: get(port, "/readyz")[0] == 200, 30, "the Predictor to be ready")
-        produce(settings, [*make_events(adult, 40, "m"), ("bad", b"{not json")])
-        out.wait_for(lambda r: len(r) >= 40, what="40 predictions")
-        await_true(
-            lambda: "pipeline_events_consumed_total 41.0" in get(port, "/metrics")[1], 10, "counts"
-        )
-        status, text = get(port, "/metrics")
-        healthz, readyz = get(port, "/healthz"), get(port, "/readyz")
+    try:
+        with in_thread(predictor.run):
+            port = settings.metrics_port
+            await_true(lambda: get(port, "/readyz")[0] == 200, 30, "the Predictor to be ready")
+            produce(settings, [*make_events(adult, 40, "m"), ("bad", b"{not json")])
+            out.wait_for(lambda r: len(r) >= 40, what="40 predictions")
+            await_true(
+                lambda: "pipeline_events_consumed_total 41.0" in get(port, "/metrics")[1],
+                10,
+                "counts",
+            )
+            status, text = get(port, "/metrics")
+            healthz, readyz = get(port, "/healthz"), get(port, "/readyz")
+    finally:
+        out.close()
     assert status == 200
     assert sample(text, "pipeline_events_scored_total") == 40
     assert sample(text, 'pipeline_events_dead_lettered_total{reason="not_valid_utf-8_json"}') == 1
@@ -54,7 +59,6 @@ def test_metrics_health_and_readiness_of_a_running_predictor(live: Settings, adu
     assert 'pipeline_consumer_lag_events{partition="0"}' in text
     assert healthz[0] == 200 and "went round" in healthz[1]
     assert readyz[0] == 200 and "serving partitions [0, 1]" in readyz[1]
-    out.close()
 
 
 def test_not_ready_without_a_checked_model_or_partitions() -> None:
