@@ -126,6 +126,42 @@ class Settings:
         SERVING,
         minimum=0,
     )
+    quality_window: int = setting(
+        1000,
+        "labelled events per online-quality window (precision, recall, AUC... per version)",
+        SERVING,
+        minimum=10,
+    )
+    quality_max_drop: float = setting(
+        0.05,
+        "a retrain is requested (reason quality) when a window's online AUC falls this far "
+        "below the version's holdout AUC (1 turns it off)",
+        SERVING,
+        minimum=0.0,
+        maximum=1.0,
+    )
+    drift_window: int = setting(
+        1000, "events per drift window, compared with the training profile", SERVING, minimum=10
+    )
+    drift_threshold: float = setting(
+        0.1,
+        "Jensen-Shannon distance or PSI above which a feature's window counts as drifted",
+        SERVING,
+        minimum=0.0,
+    )
+    drift_patience: int = setting(
+        3,
+        "consecutive drifted windows of one feature before a retrain is requested "
+        "(reason drift; 0: never)",
+        SERVING,
+        minimum=0,
+    )
+    retrain_min_interval_s: float = setting(
+        300.0,
+        "least time between two drift- or quality-triggered retrain requests of one instance",
+        SERVING,
+        minimum=0.0,
+    )
     alias_poll_s: float = setting(
         10.0,
         "how often a Predictor re-reads the @champion alias, the truth it follows "
@@ -136,7 +172,7 @@ class Settings:
     metrics_port: int = setting(
         0,
         "port of /metrics, /healthz and /readyz (0: none; Kubernetes uses 9100)",
-        SERVING,
+        SERVING | TRAINER,
         minimum=0,
     )
     heartbeat_interval_s: float = setting(
@@ -188,6 +224,24 @@ class Settings:
     )
     drain_timeout_s: float = setting(
         60.0, "how long to wait for the last predictions after sending", SAMPLE, minimum=0
+    )
+    shift: str = setting(
+        "", "make the stream drift: add to numeric fields, e.g. 'age=15,hours_per_week=-10'", SAMPLE
+    )
+    mix: str = setting(
+        "",
+        "make the stream drift: give a category to a share of events, "
+        "e.g. 'occupation=Farming-fishing:0.6'",
+        SAMPLE,
+    )
+    flip_labels: float = setting(
+        0.0, "share of labels sent turned around (model decay)", SAMPLE, minimum=0, maximum=1
+    )
+    perturb_after: int = setting(
+        0,
+        "events sent as they are before --shift, --mix and --flip-labels start",
+        SAMPLE,
+        minimum=0,
     )
 
     @property

@@ -44,6 +44,10 @@ class BatchResult:
     predictions: list[Output] = field(default_factory=list)
     dead_letters: list[Output] = field(default_factory=list)
     labelled: int = 0
+    # For live monitoring: (probability, 1 if the event's own label is positive) per labelled
+    # event, and the scored events as columns (drift windows count them).
+    outcomes: list[tuple[float, int]] = field(default_factory=list)
+    columns: dict[str, tuple[Any, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,8 @@ def score_batch(
             result.dead_letters.append(Output(record.key, record.value, headers))
     if not valid:
         return result
-    probabilities = serving.model.predict_proba(columns_of([e for e, _ in valid])).tolist()
+    result.columns = columns_of([e for e, _ in valid])
+    probabilities = serving.model.predict_proba(result.columns).tolist()
     threshold = serving.model.threshold
     scored_at = now_ms()
     for (event, record), probability in zip(valid, probabilities, strict=True):
@@ -94,5 +99,7 @@ def score_batch(
             scored_at,
         )
         result.predictions.append(Output(event.request_id.encode(), value))
-        result.labelled += event.label is not None
+        if event.label is not None:
+            result.outcomes.append((probability, int(event.label == LABELS[1])))
+    result.labelled = len(result.outcomes)
     return result

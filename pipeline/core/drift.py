@@ -20,6 +20,7 @@ import pandas as pd
 MISSING = "__missing__"
 OTHER = "__other__"
 SMOOTHING = 1e-6  # empty bins would make PSI infinite
+MIN_CATEGORY_SHARE = 0.01
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,11 @@ def profile_feature(name: str, kind: str, values: pd.Series, bins: int = 10) -> 
         quantiles = np.unique(np.quantile(numbers, np.linspace(0, 1, bins + 1)[1:-1]))
         profile = FeatureProfile(name, kind, edges=tuple(float(q) for q in quantiles))
     else:
-        top = values.dropna().astype(str).value_counts().head(bins * 3)
-        profile = FeatureProfile(name, kind, categories=tuple(top.index))
+        # Rare values share the `other` bin: a bin of its own that holds 0.1 % of the rows is
+        # all sampling noise in a live window of a thousand events, and reads as drift.
+        shares = values.dropna().astype(str).value_counts(normalize=True)
+        common = shares[shares >= MIN_CATEGORY_SHARE].head(bins * 3)
+        profile = FeatureProfile(name, kind, categories=tuple(common.index))
     counts = profile.bin_counts(list(values))
     shares = counts / max(counts.sum(), 1.0)
     return FeatureProfile(
@@ -129,21 +133,30 @@ class DriftMonitor:
     over: dict[str, int] = field(default_factory=dict)  # consecutive windows over threshold
 
     def add(self, columns: Mapping[str, Sequence[Any]]) -> dict[str, dict[str, float]] | None:
-        """Returns each feature's figures when a window closes, else None."""
+        """Each feature's figures for the last window this call closed, else None. Windows hold
+        exactly `window` events, whatever the batch sizes, so their noise is the same."""
         rows = max((len(v) for v in columns.values()), default=0)
         for name in self.profiles:
             self._buffer.setdefault(name, []).extend(columns.get(name, [None] * rows))
         self._seen += rows
-        if self._seen < self.window:
-            return None
+        figures = None
+        while self._seen >= self.window:
+            figures = self._close_window()
+        return figures
+
+    def _close_window(self) -> dict[str, dict[str, float]]:
         figures = {}
         for name, profile in self.profiles.items():
-            live = profile.bin_counts(self._buffer[name])
+            values, self._buffer[name] = (
+                self._buffer[name][: self.window],
+                self._buffer[name][self.window :],
+            )
+            live = profile.bin_counts(values)
             reference = np.asarray(profile.shares)
             figures[name] = {"js": js_distance(reference, live), "psi": psi(reference, live)}
             over = figures[name]["js"] > self.threshold or figures[name]["psi"] > self.threshold
             self.over[name] = self.over.get(name, 0) + 1 if over else 0
-        self._buffer, self._seen = {}, 0
+        self._seen -= self.window
         return figures
 
     def alarms(self) -> list[str]:

@@ -22,6 +22,8 @@ HEARTBEAT: Final = "heartbeat"
 # Why a retrain was asked for; the Trainer records it in MLflow.
 REASON_COUNT: Final = "count"
 REASON_BY_HAND: Final = "by_hand"
+REASON_DRIFT: Final = "drift"  # a feature's live windows stayed away from the training profile
+REASON_QUALITY: Final = "quality"  # the online AUC fell below the version's holdout AUC
 
 # Dead-letter headers: why the event was refused and where it came from.
 _ENCODER = msgspec.json.Encoder()  # hot path: several times faster than json.dumps

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
 
+from pipeline.core.drift import FeatureProfile
 from pipeline.core.features import Columns, FeatureBuilder
 from pipeline.errors import ModelError
 
@@ -21,6 +23,9 @@ class ScoringModel:
     features: FeatureBuilder
     booster: lgb.Booster
     threshold: float = 0.5
+    # The training rows' profile per feature, the reference live drift is measured against
+    # (None for versions registered before profiles were stored: they serve, unwatched).
+    profile: Mapping[str, FeatureProfile] | None = None
 
     def predict_proba(self, columns: Columns) -> np.ndarray:
         """Probability of `>50K` for each row of a batch: one predict call per batch."""
@@ -35,7 +40,12 @@ class ScoringModel:
         booster_path = directory / BOOSTER_FILE
         features_path = directory / FEATURES_FILE
         self.booster.save_model(str(booster_path))
-        payload = {"features": self.features.to_dict(), "threshold": self.threshold}
+        payload: dict[str, object] = {
+            "features": self.features.to_dict(),
+            "threshold": self.threshold,
+        }
+        if self.profile is not None:
+            payload["reference_profile"] = [p.to_dict() for p in self.profile.values()]
         features_path.write_text(json.dumps(payload))
         return {"booster": booster_path, "features": features_path}
 
@@ -45,6 +55,7 @@ class ScoringModel:
             payload = json.loads(Path(features_path).read_text())
             features = FeatureBuilder.from_dict(payload["features"])
             booster = lgb.Booster(model_file=str(booster_path))
+            profile = _profile_of(payload)
         except (OSError, ValueError, KeyError, TypeError, lgb.basic.LightGBMError) as exc:
             raise ModelError(
                 f"cannot load model files {booster_path}, {features_path}: {exc}"
@@ -55,5 +66,18 @@ class ScoringModel:
                 f"{features.feature_names}"
             )
         return cls(
-            features=features, booster=booster, threshold=float(payload.get("threshold", 0.5))
+            features=features,
+            booster=booster,
+            threshold=float(payload.get("threshold", 0.5)),
+            profile=profile,
         )
+
+
+def _profile_of(payload: Mapping[str, object]) -> dict[str, FeatureProfile] | None:
+    stored = payload.get("reference_profile")
+    if stored is None:
+        return None
+    if not isinstance(stored, list):
+        raise TypeError("reference_profile is not a list of feature profiles")
+    profiles = [FeatureProfile.from_dict(item) for item in stored]
+    return {p.name: p for p in profiles}

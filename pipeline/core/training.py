@@ -12,8 +12,15 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
+from pipeline.core.drift import reference_profile
 from pipeline.core.features import FeatureBuilder
-from pipeline.core.schema import CATEGORICAL_FIELDS, LABEL_FIELD, NUMERIC_FIELDS, POSITIVE_LABEL
+from pipeline.core.schema import (
+    CATEGORICAL_FIELDS,
+    FIELD_KINDS,
+    LABEL_FIELD,
+    NUMERIC_FIELDS,
+    POSITIVE_LABEL,
+)
 from pipeline.core.scoring import ScoringModel
 from pipeline.core.tuning import TuningConfig, TuningResult, tune
 
@@ -74,7 +81,9 @@ def train_model(
         result.num_boost_round,
     )
     booster = lgb.train(result.params, dataset, num_boost_round=result.num_boost_round)
-    return TrainedModel(model=ScoringModel(features=features, booster=booster), tuning=result)
+    profile = reference_profile(frame, FIELD_KINDS)
+    model = ScoringModel(features=features, booster=booster, profile=profile)
+    return TrainedModel(model=model, tuning=result)
 
 
 def evaluate(model: ScoringModel, frame: pd.DataFrame) -> dict[str, float]:

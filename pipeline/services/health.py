@@ -24,17 +24,25 @@ STALL_S = 30.0
 class HealthState:
     """Written by the scoring loop, read by the HTTP thread: plain attribute reads and writes."""
 
-    def __init__(self, golden_check: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, golden_check: Callable[[], None] | None = None, needs_partitions: bool = True
+    ) -> None:
         self.last_loop = 0.0
         self.model_checked = False
         self.partitions: frozenset[int] = frozenset()
         self.golden_check = golden_check
+        # A Trainer is ready without partitions (a second instance waits as a standby).
+        self.needs_partitions = needs_partitions
+        # Set while a long step runs on the loop's thread (a training): alive, just busy.
+        self.busy: str | None = None
 
     def beat(self) -> None:
         self.last_loop = time.monotonic()
 
     def live(self) -> tuple[bool, str]:
         idle = time.monotonic() - self.last_loop
+        if self.busy is not None:
+            return True, f"{self.busy} (loop last went round {idle:.0f}s ago)"
         if self.last_loop and idle <= STALL_S:
             return True, f"loop went round {idle:.1f}s ago"
         return (
@@ -45,13 +53,15 @@ class HealthState:
     def ready(self) -> tuple[bool, str]:
         if not self.model_checked:
             return False, "no checked model yet"
-        if not self.partitions:
+        if self.needs_partitions and not self.partitions:
             return False, "no partitions assigned"
         if self.golden_check is not None:
             try:
                 self.golden_check()
             except Exception as exc:  # any failure on known rows means not ready
                 return False, f"the golden event does not score: {exc}"
+        if not self.needs_partitions:
+            return True, f"running; partitions {sorted(self.partitions)}"
         return True, f"serving partitions {sorted(self.partitions)}"
 
 

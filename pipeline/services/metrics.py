@@ -68,10 +68,75 @@ class PredictorMetrics:
         self.retrain_requests = Counter(
             f"{PREFIX}_retrain_requests", "Retrain requests sent", ["reason"], registry=r
         )
+        self.online_quality = Gauge(
+            f"{PREFIX}_online_quality",
+            "A model version's quality over its last window of labelled live events",
+            ["version", "metric"],
+            registry=r,
+        )
+        self.online_quality_ewma = Gauge(
+            f"{PREFIX}_online_quality_ewma",
+            "EWMA of the online quality over `span` windows",
+            ["version", "metric", "span"],
+            registry=r,
+        )
+        self.drift_js = Gauge(
+            f"{PREFIX}_drift_js_distance",
+            "Jensen-Shannon distance of the last live window from the training profile",
+            ["feature"],
+            registry=r,
+        )
+        self.drift_psi = Gauge(
+            f"{PREFIX}_drift_psi",
+            "Population stability index of the last live window against the training profile",
+            ["feature"],
+            registry=r,
+        )
+        self.drift_over = Gauge(
+            f"{PREFIX}_drift_windows_over_threshold",
+            "Consecutive windows in which the feature drifted past the threshold",
+            ["feature"],
+            registry=r,
+        )
 
     def serving(self, name: str, version: int) -> None:
         self.model_info.clear()
         self.model_info.labels(name=name, version=str(version)).set(1)
+
+
+TRAINING_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 3600)
+
+
+class TrainerMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            f"{PREFIX}_trainer_requests", "Retrain requests received", ["reason"], registry=r
+        )
+        self.training = Histogram(
+            f"{PREFIX}_training_seconds",
+            "Wall time of one training: data, tuning, fit, evaluation, registration, gate",
+            buckets=TRAINING_BUCKETS,
+            registry=r,
+        )
+        self.outcomes = Counter(
+            f"{PREFIX}_trainings",
+            "Trainings by outcome: promoted, kept (the gate refused), failed, rejected, given_up",
+            ["outcome"],
+            registry=r,
+        )
+        self.holdout_auc = Gauge(
+            f"{PREFIX}_last_holdout_auc",
+            "Holdout AUC of the last candidate and of the champion it was judged against",
+            ["model"],
+            registry=r,
+        )
+        self.champion = Gauge(
+            f"{PREFIX}_champion_version",
+            "The version @champion named after the last training",
+            registry=r,
+        )
 
 
 def dlq_reason_label(reason: str) -> str:

@@ -41,6 +41,7 @@ from pipeline.services.hot_swap import (
     load_version,
 )
 from pipeline.services.metrics import Instruments, PredictorMetrics
+from pipeline.services.monitoring import LiveMonitor
 from pipeline.services.offsets import OffsetKeeper, next_offsets
 from pipeline.services.publishing import BatchPublisher
 
@@ -75,6 +76,8 @@ class Predictor:
         self.watcher: ModelWatcher | None = None
         # The assignment, and the offsets owed to the group until a revocation settles them.
         self.assignment = OffsetKeeper()
+        self.monitor: LiveMonitor | None = None
+        self._request_reason = REASON_COUNT
 
     def run(self, stop: threading.Event, ready: threading.Event | None = None) -> None:
         settings = self.settings
@@ -117,6 +120,7 @@ class Predictor:
         )
         self.assignment.bind(consumer)
         heartbeat = HeartbeatPublisher(settings)
+        self.monitor = LiveMonitor.create(settings, self.metrics)
         publisher: BatchPublisher | None = None
         try:
             publisher = BatchPublisher.create(settings, self.assignment, self._failure)
@@ -136,6 +140,8 @@ class Predictor:
             if server is not None:
                 server.stop()
             heartbeat.close()
+            if self.monitor is not None:
+                self.monitor.close()
             self._close(consumer, publisher)
             self.watcher.finish(WATCHER_JOIN_S)
 
@@ -170,7 +176,10 @@ class Predictor:
                 self.settings.instance_name,
             )
             scoring_s = time.perf_counter() - started
-            retrain = self._retrain_request(consumer, result)
+            assert self.monitor is not None
+            serving = self.slot.current
+            due = self.monitor.observe(serving.version, serving.model.profile, result)
+            retrain = self._retrain_request(consumer, result, due)
             publisher.publish(consumer, result, retrain, next_offsets(records))
             self._count(result, retrain)
             self.instruments.after_batch(
@@ -216,10 +225,15 @@ class Predictor:
             transactional_id=f"{self.settings.predictor_group}-{self.settings.instance_name}",
         )
 
-    def _retrain_request(self, consumer: KafkaConsumer, result: BatchResult) -> Output | None:
+    def _retrain_request(
+        self, consumer: KafkaConsumer, result: BatchResult, due: str | None
+    ) -> Output | None:
+        """A request when enough labelled events were scored, or when monitoring asks (`due`:
+        drift or quality, already debounced)."""
         every = self.settings.retrain_every
         self.counters.labelled_since_request += result.labelled
-        if every == 0 or self.counters.labelled_since_request < every:
+        counted = every > 0 and self.counters.labelled_since_request >= every
+        if not counted and due is None:
             return None
         positions = {str(tp.partition): consumer.position(tp) for tp in consumer.assignment()}
         request = RetrainRequest(
@@ -227,8 +241,10 @@ class Predictor:
             self.settings.input_topic,
             positions,
             self.counters.labelled_since_request,
+            reason=REASON_COUNT if counted else str(due),
         )
         self.counters.labelled_since_request = 0
+        self._request_reason = request.reason
         return Output(self.settings.instance_name.encode(), to_json(request))
 
     def _count(self, result: BatchResult, retrain: Output | None) -> None:
@@ -238,8 +254,8 @@ class Predictor:
         c.dead_letters += len(result.dead_letters)
         if retrain is not None:
             c.retrain_requests += 1
-            self.metrics.retrain_requests.labels(reason=REASON_COUNT).inc()
-            log.info("requested a retrain after %d labelled events", self.settings.retrain_every)
+            self.metrics.retrain_requests.labels(reason=self._request_reason).inc()
+            log.info("requested a retrain (reason: %s)", self._request_reason)
         if result.dead_letters:
             log.debug("%d event(s) sent to the DLQ", len(result.dead_letters))
 

@@ -42,7 +42,9 @@ class RetrainQueue:
     backoff_s: float = 0.0
     _committed: dict[TopicPartition, int] = field(default_factory=dict)
 
-    def collect(self, polled: dict) -> None:
+    def collect(self, polled: dict) -> list[RetrainRequest]:
+        """Queue the requests among the records; returns the new ones."""
+        new: list[RetrainRequest] = []
         for tp, records in polled.items():
             for record in records:
                 self.read_up_to[tp] = record.offset + 1
@@ -53,11 +55,14 @@ class RetrainQueue:
                     continue
                 if isinstance(message, RetrainRequest):
                     self.waiting.append(Waiting(message, tp, record.offset))
+                    new.append(message)
                     log.info(
-                        "retrain requested by %s (%d waiting)",
+                        "retrain requested by %s, reason %s (%d waiting)",
                         message.instance_id,
+                        message.reason,
                         len(self.waiting),
                     )
+        return new
 
     def due(self) -> bool:
         return bool(self.waiting) and time.monotonic() >= self.retry_at

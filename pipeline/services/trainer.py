@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
@@ -21,13 +22,17 @@ from kafka.errors import KafkaError
 from pipeline.config.settings import Settings
 from pipeline.core.data import AdultData, load_adult
 from pipeline.core.messages import (
+    REASON_BY_HAND,
+    REASON_COUNT,
+    REASON_DRIFT,
+    REASON_QUALITY,
     ModelReady,
     RetrainRequest,
     TrainingFailed,
     TrainingStarted,
     to_json,
 )
-from pipeline.errors import InfrastructureError
+from pipeline.errors import ConfigError, InfrastructureError
 from pipeline.kafka_io.clients import (
     failure,
     finish_stalled_rebalance,
@@ -39,11 +44,14 @@ from pipeline.kafka_io.clients import (
 from pipeline.kafka_io.event_reader import input_partitions
 from pipeline.registry import lifecycle, tracking
 from pipeline.services import retrain
+from pipeline.services.health import HealthServer, HealthState
+from pipeline.services.metrics import TrainerMetrics
 from pipeline.services.retrain_queue import RetrainQueue, Waiting, why_unanswerable
 
 log = logging.getLogger(__name__)
 
 ROLE = "trainer"  # its ACLs: python -m pipeline.kafka_io.acls --role trainer
+KNOWN_REASONS = frozenset({REASON_COUNT, REASON_BY_HAND, REASON_DRIFT, REASON_QUALITY})
 
 
 class Trainer:
@@ -53,6 +61,8 @@ class Trainer:
         self.failures = 0
         self.rejected = 0
         self.given_up = 0
+        self.metrics = TrainerMetrics()
+        self.health = HealthState(needs_partitions=False)
 
     def run(self, stop: threading.Event, ready: threading.Event | None = None) -> None:
         settings = self.settings
@@ -67,14 +77,18 @@ class Trainer:
         )
         producer = make_producer(settings, "trainer")
         queue = RetrainQueue(settings.retrain_max_attempts, settings.retry_backoff_s)
+        server = self._health_server()
         try:
             require_topic(consumer, settings.retrain_topic, settings, ROLE)
             consumer.subscribe([settings.retrain_topic])
+            self.health.model_checked = True
             if ready is not None:
                 ready.set()
             while not stop.is_set():
-                queue.collect(consumer.poll(timeout_ms=300))
+                self._received(queue.collect(consumer.poll(timeout_ms=300)))
                 finish_stalled_rebalance(consumer)
+                self.health.beat()
+                self.health.partitions = frozenset(tp.partition for tp in consumer.assignment())
                 if queue.due():
                     self._serve(queue, data, producer)
                     self._commit(queue, consumer)
@@ -84,11 +98,30 @@ class Trainer:
             )
             raise failure(exc, settings, doing, ROLE, group=settings.trainer_group) from exc
         finally:
+            if server is not None:
+                server.stop()
             producer.close(timeout=10)
             consumer.close(autocommit=False)
 
+    def _health_server(self) -> HealthServer | None:
+        if not self.settings.metrics_port:
+            return None
+        try:
+            server = HealthServer(self.settings.metrics_port, self.health, self.metrics.registry)
+        except OSError as exc:
+            raise ConfigError(f"--metrics-port {self.settings.metrics_port}: {exc}") from exc
+        return server.start()
+
+    def _received(self, requests: list[RetrainRequest]) -> None:
+        for request in requests:
+            # A bounded label set: a request's reason is free text from any producer.
+            known = request.reason in KNOWN_REASONS
+            self.metrics.requests.labels(reason=request.reason if known else "other").inc()
+
     def _serve(self, queue: RetrainQueue, data: AdultData, producer: KafkaProducer) -> None:
         run = queue.next_run()
+        started = time.monotonic()
+        self.health.busy = f"training for {len(run)} request(s)"
         try:
             run = self._reject_unanswerable(queue, run, producer)
             if not run:
@@ -97,9 +130,24 @@ class Trainer:
         except Exception as exc:  # a failed training is news, not a crash: announce and retry
             self._failed(queue, run, exc, producer)
             return
+        finally:
+            self.health.busy = None
+        self.metrics.training.observe(time.monotonic() - started)
         for outcome in outcomes:
+            self._measure(outcome)
             self._announce(producer, outcome)
         queue.succeeded(run)
+
+    def _measure(self, outcome: ModelReady) -> None:
+        m = self.metrics
+        m.outcomes.labels(outcome="promoted" if outcome.promoted else "kept").inc()
+        if "auc" in outcome.metrics:
+            m.holdout_auc.labels(model="candidate").set(outcome.metrics["auc"])
+        if "auc" in outcome.champion_metrics:
+            m.holdout_auc.labels(model="champion").set(outcome.champion_metrics["auc"])
+        champion = tracking.champion_version(self.settings)
+        if champion is not None:
+            m.champion.set(champion)
 
     def _reject_unanswerable(
         self, queue: RetrainQueue, run: list[Waiting], producer: KafkaProducer
@@ -113,6 +161,7 @@ class Trainer:
                 answerable.append(waiting)
                 continue
             self.rejected += 1
+            self.metrics.outcomes.labels(outcome="rejected").inc()
             log.warning("rejected retrain request %s: %s", waiting.request.request_id, reason)
             self._announce_failed(producer, f"rejected: {reason}", [waiting])
             queue.remove([waiting])
@@ -124,11 +173,13 @@ class Trainer:
         """Kafka or MLflow away is retried for as long as it takes; any other failure counts
         against the requests of the run, which are given up after their last attempt."""
         self.failures += 1
+        self.metrics.outcomes.labels(outcome="failed").inc()
         log.error("training failed: %s", exc, exc_info=exc)
         self._announce_failed(producer, f"{type(exc).__name__}: {exc}", run)
         spent = queue.failed(run, counts=not isinstance(exc, InfrastructureError))
         if spent:
             self.given_up += len(spent)
+            self.metrics.outcomes.labels(outcome="given_up").inc(len(spent))
             attempts = self.settings.retrain_max_attempts
             log.error("gave up %d request(s) after %d failed attempts", len(spent), attempts)
             self._announce_failed(producer, f"given up after {attempts} failed attempts", spent)

@@ -16,6 +16,7 @@ from kafka.errors import KafkaError
 
 from pipeline.config.settings import Settings
 from pipeline.core.events import encode_event
+from pipeline.core.perturb import parse_perturbation
 from pipeline.core.schema import FEATURE_FIELDS, LABEL_FIELD
 from pipeline.core.stream_stats import StreamStats
 from pipeline.kafka_io.clients import failure, make_consumer, make_producer, require_topic
@@ -80,6 +81,9 @@ class SampleApp:
     ) -> None:
         self.settings = settings
         self.rows = rows
+        self.perturbation = parse_perturbation(
+            settings.shift, settings.mix, settings.flip_labels, settings.perturb_after
+        )
         self.stats = StreamStats()
         self.progress = progress
         self._done = threading.Event()
@@ -128,7 +132,7 @@ class SampleApp:
                 delay = started + i / s.rate - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-            row = self.rows[i % len(self.rows)]
+            row = self.perturbation.apply(i, self.rows[i % len(self.rows)])
             request_id = f"{run_id}-{i}"
             if s.bad_every and i % s.bad_every == s.bad_every - 1:
                 value = bad_event((i // s.bad_every) % 4, request_id, row, s.max_event_bytes)

@@ -1,0 +1,182 @@
+"""Live model monitoring in the Predictor: online quality per version, input drift, and the
+retrain requests they call for.
+
+The scoring loop hands over each batch's labelled outcomes and columns; windows close here
+(a few milliseconds per thousand events). Everything that talks to MLflow (which run made the
+serving version, its holdout AUC, logging each quality window to that run) happens on a
+worker thread, so a slow or unreachable registry never stalls scoring.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+from pipeline.config.settings import Settings
+from pipeline.core.batching import BatchResult
+from pipeline.core.drift import DriftMonitor, FeatureProfile
+from pipeline.core.messages import REASON_DRIFT, REASON_QUALITY
+from pipeline.core.quality import OnlineQuality, WindowReport, decayed
+from pipeline.errors import PipelineError
+from pipeline.registry.online import VersionRecord, log_window, version_record
+from pipeline.services.metrics import PredictorMetrics
+
+log = logging.getLogger(__name__)
+QUEUE_LIMIT = 1000  # quality windows waiting for MLflow; beyond it the oldest are dropped
+
+
+class RegistryWriter:
+    """Looks up serving versions and logs quality windows, off the scoring thread."""
+
+    def __init__(
+        self,
+        lookup: Callable[[int], VersionRecord],
+        log_report: Callable[[str, WindowReport], None],
+    ) -> None:
+        self._lookup, self._log = lookup, log_report
+        self.records: dict[int, VersionRecord] = {}
+        self._jobs: queue.Queue[tuple[int, WindowReport | None] | None] = queue.Queue(QUEUE_LIMIT)
+        self._thread = threading.Thread(target=self._work, name="quality-to-mlflow", daemon=True)
+        self._thread.start()
+
+    def submit(self, version: int, report: WindowReport | None = None) -> None:
+        try:
+            self._jobs.put_nowait((version, report))
+        except queue.Full:
+            log.warning("MLflow is behind: a quality window of version %d is not logged", version)
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        try:
+            self._jobs.put((0, None), timeout=timeout_s)
+            self._jobs.put(None, timeout=timeout_s)
+        except queue.Full:
+            return
+        self._thread.join(timeout_s)
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            version, report = job
+            try:
+                record = self._record(version)
+                if report is not None and record is not None and record.run_id:
+                    self._log(record.run_id, report)
+            except PipelineError as exc:
+                log.warning("online quality of version %d not recorded: %s", version, exc)
+
+    def _record(self, version: int) -> VersionRecord | None:
+        if version <= 0:
+            return None
+        if version not in self.records:
+            self.records[version] = self._lookup(version)
+        return self.records[version]
+
+
+class LiveMonitor:
+    """Feed every scored batch; `observe` answers with a retrain reason when one is due."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: PredictorMetrics,
+        writer: RegistryWriter,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.writer = writer
+        self.clock = clock
+        self.quality = OnlineQuality(settings.quality_window)
+        self.drift: DriftMonitor | None = None
+        self.drift_version = -1
+        self._last_request = -float("inf")
+        self.drift_alerts: list[dict[str, object]] = []
+
+    @classmethod
+    def create(cls, settings: Settings, metrics: PredictorMetrics) -> LiveMonitor:
+        writer = RegistryWriter(lambda v: version_record(settings, v), log_window)
+        return cls(settings, metrics, writer)
+
+    def observe(
+        self, version: int, profile: Mapping[str, FeatureProfile] | None, result: BatchResult
+    ) -> str | None:
+        reasons = []
+        if result.outcomes:
+            for report in self.quality.add(version, result.outcomes):
+                self._publish_quality(report)
+                if self._decayed(report):
+                    reasons.append(REASON_QUALITY)
+        if result.columns and self._watch(version, profile):
+            assert self.drift is not None
+            figures = self.drift.add(result.columns)
+            if figures is not None and self._publish_drift(version, figures):
+                reasons.append(REASON_DRIFT)
+        return self._debounced(reasons)
+
+    def close(self) -> None:
+        self.writer.close()
+
+    def _watch(self, version: int, profile: Mapping[str, FeatureProfile] | None) -> bool:
+        """A new version brings its own reference profile; versions without one go unwatched."""
+        if version != self.drift_version:
+            self.drift_version = version
+            self.drift = None
+            if profile:
+                s = self.settings
+                self.drift = DriftMonitor(
+                    profile, s.drift_window, s.drift_threshold, max(s.drift_patience, 1)
+                )
+            self.writer.submit(version)  # look its record up before the first window closes
+        return self.drift is not None
+
+    def _decayed(self, report: WindowReport) -> bool:
+        record = self.writer.records.get(report.version)
+        if record is None or record.holdout_auc is None or self.settings.quality_max_drop >= 1:
+            return False
+        if not decayed(report, record.holdout_auc, self.settings.quality_max_drop):
+            return False
+        log.warning(
+            "version %d: online AUC %.4f over %d labelled events is more than %.3f below its "
+            "holdout AUC %.4f",
+            report.version,
+            report.metrics["auc"],
+            report.rows,
+            self.settings.quality_max_drop,
+            record.holdout_auc,
+        )
+        return True
+
+    def _publish_quality(self, report: WindowReport) -> None:
+        version = str(report.version)
+        for name, value in report.metrics.items():
+            self.metrics.online_quality.labels(version=version, metric=name).set(value)
+        for span, values in report.ewma.items():
+            for name, value in values.items():
+                labels = {"version": version, "metric": name, "span": str(span)}
+                self.metrics.online_quality_ewma.labels(**labels).set(value)
+        self.writer.submit(report.version, report)
+
+    def _publish_drift(self, version: int, figures: dict[str, dict[str, float]]) -> bool:
+        assert self.drift is not None
+        for feature, values in figures.items():
+            self.metrics.drift_js.labels(feature=feature).set(values["js"])
+            self.metrics.drift_psi.labels(feature=feature).set(values["psi"])
+            self.metrics.drift_over.labels(feature=feature).set(self.drift.over.get(feature, 0))
+        alarms = self.drift.alarms() if self.settings.drift_patience > 0 else []
+        if alarms:
+            worst = {f: round(figures[f]["js"], 4) for f in alarms}
+            log.warning("version %d: drift on %s (Jensen-Shannon %s)", version, alarms, worst)
+            self.drift_alerts.append({"version": version, "features": worst})
+        return bool(alarms)
+
+    def _debounced(self, reasons: list[str]) -> str | None:
+        if not reasons:
+            return None
+        now = self.clock()
+        if now - self._last_request < self.settings.retrain_min_interval_s:
+            log.info("a %s retrain is due but one was asked for recently", reasons[0])
+            return None
+        self._last_request = now
+        return reasons[0]

@@ -1,0 +1,88 @@
+"""Monitoring in a running Predictor: a drifting stream asks for a retrain with reason `drift`,
+flipped labels ask with reason `quality`, and clean traffic asks for nothing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from mlflow.tracking import MlflowClient
+
+from pipeline.config.settings import Settings
+from pipeline.core.events import encode_event
+from pipeline.core.perturb import Perturbation
+from pipeline.kafka_io.broker import free_port
+from pipeline.services.predictor import Predictor
+from pipeline.tools.sample_stream import event_rows
+
+from .conftest import TopicReader, await_true, in_thread, produce
+from .test_metrics_and_health import get, sample
+
+
+def events(adult, start: int, count: int, prefix: str, change: Perturbation) -> list:
+    rows = event_rows(adult.test.iloc[start : start + count])
+    return [
+        (f"{prefix}-{i}", encode_event(f"{prefix}-{i}", change.apply(i, row)))
+        for i, row in enumerate(rows)
+    ]
+
+
+def requests(reader: TopicReader) -> list[dict]:
+    return [m for m in reader.json() if m.get("type") == "retrain_request"]
+
+
+def test_a_drifting_stream_asks_for_a_drift_retrain(live: Settings, adult) -> None:
+    settings = replace(
+        live, drift_window=1000, drift_patience=2, retrain_min_interval_s=0, metrics_port=free_port()
+    )
+    out = TopicReader(settings, settings.predictions_topic)
+    news = TopicReader(settings, settings.retrain_topic)
+    drifted = Perturbation(shift={"age": 25.0}, mix={"occupation": ("Farming-fishing", 0.8)})
+    try:
+        with in_thread(Predictor(settings).run):
+            produce(settings, events(adult, 0, 2000, "clean", Perturbation()))
+            out.wait_for(lambda r: len(r) >= 2000, 120, "2,000 clean predictions")
+            clean_requests = requests(news)
+            produce(settings, events(adult, 2000, 3000, "drift", drifted))
+            news.wait_for(lambda _: bool(requests(news)), 120, "a retrain request")
+            scraped = get(settings.metrics_port, "/metrics")[1]
+    finally:
+        out.close()
+        news.close()
+    assert clean_requests == []
+    asked = requests(news)
+    assert {r["reason"] for r in asked} == {"drift"}
+    assert sample(scraped, 'pipeline_drift_js_distance{feature="age"}') > 0.1
+    assert sample(scraped, 'pipeline_retrain_requests_total{reason="drift"}') == len(asked)
+
+
+def test_flipped_labels_ask_for_a_quality_retrain_and_quality_is_logged(
+    live: Settings, adult
+) -> None:
+    settings = replace(
+        live, quality_window=200, quality_max_drop=0.1, retrain_min_interval_s=0, drift_patience=0
+    )
+    client = MlflowClient()
+    client.set_model_version_tag(settings.model_name, "1", "holdout.auc", "0.90")
+    run_id = client.get_model_version(settings.model_name, "1").run_id
+    out = TopicReader(settings, settings.predictions_topic)
+    news = TopicReader(settings, settings.retrain_topic)
+    try:
+        with in_thread(Predictor(settings).run):
+            produce(settings, events(adult, 0, 600, "clean", Perturbation()))
+            out.wait_for(lambda r: len(r) >= 600, 120, "600 clean predictions")
+            clean_requests = requests(news)
+            produce(settings, events(adult, 600, 400, "flip", Perturbation(flip_labels=1.0)))
+            news.wait_for(lambda _: bool(requests(news)), 120, "a retrain request")
+            await_true(
+                lambda: len(client.get_metric_history(run_id, "online_auc")) >= 4,
+                30,
+                "four quality windows logged to the version's run",
+            )
+    finally:
+        out.close()
+        news.close()
+    assert clean_requests == []
+    assert {r["reason"] for r in requests(news)} == {"quality"}
+    history = client.get_metric_history(run_id, "online_auc")
+    assert [m.step for m in sorted(history, key=lambda m: m.step)][:3] == [1, 2, 3]
+    assert min(m.value for m in history) < 0.5 < max(m.value for m in history)

@@ -1,0 +1,173 @@
+"""The Predictor's monitoring: quality windows and drift become retrain reasons, debounced;
+the sample app's perturbations do what they say; the reference profile travels with the model."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from pipeline.config.settings import Settings
+from pipeline.core.batching import BatchResult, ServingModel, columns_of, score_batch
+from pipeline.core.drift import reference_profile
+from pipeline.core.events import parse_event
+from pipeline.core.perturb import Perturbation, parse_perturbation
+from pipeline.core.quality import WindowReport
+from pipeline.core.schema import FIELD_KINDS, LABEL_FIELD
+from pipeline.core.scoring import ScoringModel
+from pipeline.errors import ConfigError
+from pipeline.registry.online import VersionRecord, window_metrics
+from pipeline.services.metrics import PredictorMetrics
+from pipeline.services.monitoring import LiveMonitor, RegistryWriter
+from pipeline.tools.sample_stream import event_rows
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def monitor(settings: Settings, holdout_auc: float = 0.9) -> tuple[LiveMonitor, list, Clock]:
+    logged: list[tuple[str, WindowReport]] = []
+    writer = RegistryWriter(
+        lambda v: VersionRecord(f"run-{v}", holdout_auc), lambda r, w: logged.append((r, w))
+    )
+    writer.records[1] = VersionRecord("run-1", holdout_auc)
+    clock = Clock()
+    return LiveMonitor(settings, PredictorMetrics(), writer, clock), logged, clock
+
+
+def outcomes(n: int, flipped: bool, seed: int = 0) -> list[tuple[float, int]]:
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, 2, n)
+    proba = np.clip(truth * 0.6 + rng.normal(0.2, 0.15, n), 0, 1)
+    labels = 1 - truth if flipped else truth
+    return list(zip(proba.tolist(), labels.tolist(), strict=True))
+
+
+def test_flipped_labels_ask_for_a_quality_retrain_and_requests_are_debounced() -> None:
+    settings = replace(Settings(), quality_window=100, retrain_min_interval_s=60)
+    live, logged, clock = monitor(settings)
+    good = live.observe(1, None, BatchResult(outcomes=outcomes(100, flipped=False)))
+    assert good is None
+    assert (
+        live.observe(1, None, BatchResult(outcomes=outcomes(100, flipped=True, seed=1)))
+        == "quality"
+    )
+    # Another bad window within the interval: no second request.
+    assert live.observe(1, None, BatchResult(outcomes=outcomes(100, flipped=True, seed=2))) is None
+    clock.now += 61
+    assert (
+        live.observe(1, None, BatchResult(outcomes=outcomes(100, flipped=True, seed=3)))
+        == "quality"
+    )
+    live.close()
+    assert [report.index for _, report in logged] == [1, 2, 3, 4]
+    assert {run for run, _ in logged} == {"run-1"}
+    exposed = live.metrics.online_quality.labels(version="1", metric="auc")._value.get()
+    assert exposed < 0.5
+
+
+def test_a_version_without_a_holdout_auc_is_never_called_decayed() -> None:
+    settings = replace(Settings(), quality_window=100, retrain_min_interval_s=0)
+    live, _, _ = monitor(settings)
+    live.writer.records[1] = VersionRecord("run-1", None)
+    assert live.observe(1, None, BatchResult(outcomes=outcomes(100, flipped=True))) is None
+    live.close()
+
+
+def test_drift_on_a_shifted_stream_asks_for_a_drift_retrain_after_patience(adult) -> None:
+    # Windows of 1,000 (the default): clean adult.test windows stay under 0.07 on every feature.
+    settings = replace(Settings(), drift_window=1000, drift_patience=2, retrain_min_interval_s=0)
+    live, _, _ = monitor(settings)
+    profile = reference_profile(adult.train, FIELD_KINDS)
+    for start in (0, 1000, 2000):
+        clean = columns_of([parse_event(e, 1 << 16) for e in encoded(adult, 1000, start=start)])
+        assert live.observe(1, profile, BatchResult(columns=clean)) is None
+    assert live.drift is not None and live.drift.alarms() == [] and live.drift_alerts == []
+    shifted = Perturbation(shift={"age": 25.0}, mix={"occupation": ("Farming-fishing", 0.8)})
+    drifted = columns_of([parse_event(e, 1 << 16) for e in encoded(adult, 1000, shifted)])
+    assert live.observe(1, profile, BatchResult(columns=drifted)) is None  # one window over
+    assert live.observe(1, profile, BatchResult(columns=drifted)) == "drift"
+    assert live.drift_alerts[-1]["features"].keys() >= {"age", "occupation"}
+    assert live.metrics.drift_js.labels(feature="age")._value.get() > 0.1
+    # A version without a profile is served unwatched.
+    assert live.observe(2, None, BatchResult(columns=drifted)) is None and live.drift is None
+    live.close()
+
+
+def encoded(
+    adult, n: int, perturbation: Perturbation | None = None, start: int = 0
+) -> list[bytes]:
+    from pipeline.core.events import encode_event
+
+    rows = event_rows(adult.test.iloc[start : start + n])
+    p = perturbation or Perturbation()
+    return [encode_event(f"r{i}", p.apply(i, row)) for i, row in enumerate(rows)]
+
+
+def test_perturbations_shift_mix_and_flip_as_asked() -> None:
+    p = parse_perturbation("age=10", "occupation=Farming-fishing:0.5", 1.0, after=2)
+    row = {"age": 30, "occupation": "Sales", LABEL_FIELD: ">50K"}
+    assert p.apply(0, row) == row  # before `after`
+    changed = [p.apply(i, row) for i in range(2, 202)]
+    assert all(r["age"] == 40 and r[LABEL_FIELD] == "<=50K" for r in changed)
+    assert sum(r["occupation"] == "Farming-fishing" for r in changed) == 100
+
+
+@pytest.mark.parametrize(
+    ("shift", "mix", "flip"),
+    [
+        ("workclass=3", "", 0.0),
+        ("age=old", "", 0.0),
+        ("age", "", 0.0),
+        ("", "age=x:0.5", 0.0),
+        ("", "occupation=Sales:2", 0.0),
+        ("", "occupation=Sales", 0.0),
+        ("", "", 1.5),
+    ],
+)
+def test_bad_perturbations_are_config_errors(shift: str, mix: str, flip: float) -> None:
+    with pytest.raises(ConfigError):
+        parse_perturbation(shift, mix, flip, 0)
+
+
+def test_the_reference_profile_travels_with_the_model_files(tmp_path, adult) -> None:
+    model = _tiny_model(adult)
+    files = model.save(tmp_path)
+    loaded = ScoringModel.load(files["booster"], files["features"])
+    assert loaded.profile is not None and loaded.profile.keys() == set(FIELD_KINDS)
+    assert loaded.profile["age"] == model.profile["age"]  # type: ignore[index]
+
+
+def _tiny_model(adult) -> ScoringModel:
+    from pipeline.core.training import train_model
+    from pipeline.core.tuning import TuningConfig
+
+    config = TuningConfig(max_evals=1, folds=2, max_rounds=20, early_stopping_rounds=5, seed=1)
+    return train_model(adult.train.head(2000), config).model
+
+
+def test_a_batch_hands_labelled_outcomes_and_columns_to_the_monitor(adult) -> None:
+    model = _tiny_model(adult)
+
+    class Record:
+        topic, partition, key = "in", 0, None
+
+        def __init__(self, offset: int, value: bytes) -> None:
+            self.offset, self.value = offset, value
+
+    records = [Record(i, v) for i, v in enumerate(encoded(adult, 20))]
+    result = score_batch(records, ServingModel(model, "m", 1), 1 << 16, "test")
+    assert result.labelled == len(result.outcomes) == 20
+    assert all(label in (0, 1) and 0 <= p <= 1 for p, label in result.outcomes)
+    assert len(result.columns["age"]) == 20
+
+
+def test_window_metrics_name_each_figure_and_skip_nan() -> None:
+    report = WindowReport(1, 1, 10, {"auc": float("nan"), "recall": 0.5}, {3: {"recall": 0.5}})
+    assert window_metrics(report) == {"online_recall": 0.5, "online_recall_ewma3": 0.5}
