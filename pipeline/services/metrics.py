@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from pipeline.core.messages import REASON_BY_HAND, REASON_COUNT, REASON_DRIFT, REASON_QUALITY
+
 PREFIX = "pipeline"
 # Fine enough for 1-50 ms, where a Predictor's latencies live, with a tail up to 2.5 s.
 LATENCY_BUCKETS = (
@@ -68,6 +70,8 @@ class PredictorMetrics:
         self.retrain_requests = Counter(
             f"{PREFIX}_retrain_requests", "Retrain requests sent", ["reason"], registry=r
         )
+        for reason in (REASON_COUNT, REASON_DRIFT, REASON_QUALITY):
+            self.retrain_requests.labels(reason=reason)
         self.online_quality = Gauge(
             f"{PREFIX}_online_quality",
             "A model version's quality over its last window of labelled live events",
@@ -104,6 +108,8 @@ class PredictorMetrics:
         self.model_info.labels(name=name, version=str(version)).set(1)
 
 
+TRAINING_OUTCOMES = ("promoted", "kept", "failed", "rejected", "given_up")
+RETRAIN_REASONS = (REASON_COUNT, REASON_BY_HAND, REASON_DRIFT, REASON_QUALITY)
 TRAINING_BUCKETS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 3600)
 
 
@@ -137,6 +143,15 @@ class TrainerMetrics:
             "The version @champion named after the last training",
             registry=r,
         )
+        # Known label values start at zero (NaN for figures not known yet), so a dashboard shows
+        # "none so far" rather than "no data", and rate() sees the first increase.
+        for outcome in TRAINING_OUTCOMES:
+            self.outcomes.labels(outcome=outcome)
+        for reason in RETRAIN_REASONS:
+            self.requests.labels(reason=reason)
+        for model in ("candidate", "champion"):
+            self.holdout_auc.labels(model=model).set(float("nan"))
+        self.champion.set(float("nan"))
 
 
 def dlq_reason_label(reason: str) -> str:

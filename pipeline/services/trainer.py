@@ -22,10 +22,6 @@ from kafka.errors import KafkaError
 from pipeline.config.settings import Settings
 from pipeline.core.data import AdultData, load_adult
 from pipeline.core.messages import (
-    REASON_BY_HAND,
-    REASON_COUNT,
-    REASON_DRIFT,
-    REASON_QUALITY,
     ModelReady,
     RetrainRequest,
     TrainingFailed,
@@ -45,13 +41,12 @@ from pipeline.kafka_io.event_reader import input_partitions
 from pipeline.registry import lifecycle, tracking
 from pipeline.services import retrain
 from pipeline.services.health import HealthServer, HealthState
-from pipeline.services.metrics import TrainerMetrics
+from pipeline.services.metrics import RETRAIN_REASONS, TrainerMetrics
 from pipeline.services.retrain_queue import RetrainQueue, Waiting, why_unanswerable
 
 log = logging.getLogger(__name__)
 
 ROLE = "trainer"  # its ACLs: python -m pipeline.kafka_io.acls --role trainer
-KNOWN_REASONS = frozenset({REASON_COUNT, REASON_BY_HAND, REASON_DRIFT, REASON_QUALITY})
 
 
 class Trainer:
@@ -115,7 +110,7 @@ class Trainer:
     def _received(self, requests: list[RetrainRequest]) -> None:
         for request in requests:
             # A bounded label set: a request's reason is free text from any producer.
-            known = request.reason in KNOWN_REASONS
+            known = request.reason in RETRAIN_REASONS
             self.metrics.requests.labels(reason=request.reason if known else "other").inc()
 
     def _serve(self, queue: RetrainQueue, data: AdultData, producer: KafkaProducer) -> None:
