@@ -29,6 +29,7 @@ from pipeline.kafka_io.admin import ensure_topics, wait_for_members
 from pipeline.kafka_io.broker import broker_for, free_port
 from pipeline.kafka_io.clients import kafka_security
 from pipeline.registry import lifecycle, tracking
+from pipeline.tools.live_view import Scraper, online_auc_by_version, render
 from pipeline.tools.sample_stream import SampleApp, event_rows
 from pipeline.tools.sandbox import modest_champion
 
@@ -42,6 +43,11 @@ DEMO_DEFAULTS = {
     "retrain_evals": 2,
     "retrain_folds": 3,
     "bad_every": 500,
+    # The last third of the stream drifts (older people, more farm work): the Predictors see it
+    # against their model's training profile and ask for a retrain with reason `drift`.
+    "shift": "age=20",
+    "mix": "occupation=Farming-fishing:0.5",
+    "perturb_after": 10_000,
 }
 # The demo's model: its own registry name, so the product's @champion is never touched, and a
 # deliberately modest start that retrains can be seen to beat (tools/sandbox.py).
@@ -65,7 +71,10 @@ def processes(settings: Settings, logs: Path) -> Iterator[dict[str, subprocess.P
     """Trainer and two Predictors; SIGTERM on the way out, as a supervisor would send."""
     logs.mkdir(parents=True, exist_ok=True)
     specs = {
-        "trainer": ("trainer.py", replace(settings, instance_id="trainer-1")),
+        "trainer": (
+            "trainer.py",
+            replace(settings, instance_id="trainer-1", metrics_port=free_port()),
+        ),
         "predictor-1": ("predictor.py", _predictor(settings, "predictor-1")),
         "predictor-2": ("predictor.py", _predictor(settings, "predictor-2")),
     }
@@ -96,6 +105,16 @@ def processes(settings: Settings, logs: Path) -> Iterator[dict[str, subprocess.P
                 process.kill()
                 code = process.wait()
             log.info("%s exited with %s", name, code)
+
+
+def metrics_ports(children: dict[str, subprocess.Popen[bytes]]) -> dict[str, int]:
+    """The Predictors' ports, read back from their command lines."""
+    ports = {}
+    for name, process in children.items():
+        argv = [str(a) for a in process.args]  # type: ignore[union-attr]
+        if name.startswith("predictor") and "--metrics-port" in argv:
+            ports[name] = int(argv[argv.index("--metrics-port") + 1])
+    return ports
 
 
 def _predictor(settings: Settings, instance: str) -> Settings:
@@ -149,11 +168,16 @@ def run_demo(settings: Settings) -> dict:
                 security=kafka_security(live),
             )
             log.info("streaming %d events at %.0f/s through two Predictors", len(rows), demo.rate)
-            summary = SampleApp(demo, rows, progress=lambda s: print(s, flush=True)).run(
-                threading.Event()
-            )
+            with Scraper(metrics_ports(children)) as scraper:
+                summary = SampleApp(demo, rows, progress=lambda s: print(s, flush=True)).run(
+                    threading.Event()
+                )
         summary.update(lifecycle_summary(demo, first))
     print("\n".join(highlights(logs)))
+    summary["online_auc_by_version"] = online_auc_by_version(scraper.samples)
+    summary["drift_alerts"] = scraper.drift_alerts(demo.drift_patience)
+    picture = render(scraper.samples, live.home / "demo-metrics.png")
+    print(f"the live metrics of this run, drawn: {picture.resolve()}", flush=True)
     return summary
 
 

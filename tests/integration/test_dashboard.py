@@ -40,9 +40,7 @@ def exposed(text: str) -> set[str]:
 
 
 def test_every_panel_queries_a_metric_the_services_expose(live: Settings, adult) -> None:
-    predictor_settings = replace(
-        live, metrics_port=free_port(), quality_window=50, drift_window=50
-    )
+    predictor_settings = replace(live, metrics_port=free_port(), quality_window=50, drift_window=50)
     trainer_settings = replace(live, metrics_port=free_port())
     out = TopicReader(live, live.predictions_topic)
     try:

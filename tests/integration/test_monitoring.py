@@ -32,7 +32,11 @@ def requests(reader: TopicReader) -> list[dict]:
 
 def test_a_drifting_stream_asks_for_a_drift_retrain(live: Settings, adult) -> None:
     settings = replace(
-        live, drift_window=1000, drift_patience=2, retrain_min_interval_s=0, metrics_port=free_port()
+        live,
+        drift_window=1000,
+        drift_patience=2,
+        retrain_min_interval_s=0,
+        metrics_port=free_port(),
     )
     out = TopicReader(settings, settings.predictions_topic)
     news = TopicReader(settings, settings.retrain_topic)

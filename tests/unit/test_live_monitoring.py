@@ -100,9 +100,7 @@ def test_drift_on_a_shifted_stream_asks_for_a_drift_retrain_after_patience(adult
     live.close()
 
 
-def encoded(
-    adult, n: int, perturbation: Perturbation | None = None, start: int = 0
-) -> list[bytes]:
+def encoded(adult, n: int, perturbation: Perturbation | None = None, start: int = 0) -> list[bytes]:
     from pipeline.core.events import encode_event
 
     rows = event_rows(adult.test.iloc[start : start + n])
