@@ -10,6 +10,7 @@ compared with Jensen-Shannon distance (base 2, in [0, 1]) and the population sta
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,9 +58,12 @@ class FeatureProfile:
 
 
 def _numeric_counts(values: Sequence[Any], edges: Sequence[float]) -> np.ndarray:
-    numbers = pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(
-        dtype=np.float64
-    )
+    try:  # validated events hold numbers or None, which numpy reads as NaN
+        numbers = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        numbers = pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(
+            dtype=np.float64
+        )
     missing = np.isnan(numbers)
     counts = np.bincount(
         np.searchsorted(np.asarray(edges), numbers[~missing], side="right"),
@@ -69,13 +73,14 @@ def _numeric_counts(values: Sequence[Any], edges: Sequence[float]) -> np.ndarray
 
 
 def _categorical_counts(values: Sequence[Any], categories: Sequence[str]) -> np.ndarray:
+    """..., other, missing. Counter tallies in C; only the few distinct values meet Python."""
     index = {value: i for i, value in enumerate(categories)}
-    counts = np.zeros(len(categories) + 2)  # ..., other, missing
-    for value in values:
+    counts = np.zeros(len(categories) + 2)
+    for value, n in Counter(values).items():
         if value is None or (isinstance(value, float) and math.isnan(value)):
-            counts[-1] += 1
+            counts[-1] += n
         else:
-            counts[index.get(str(value), len(categories))] += 1
+            counts[index.get(str(value), len(categories))] += n
     return counts
 
 
@@ -113,6 +118,16 @@ def js_distance(reference: np.ndarray, live: np.ndarray) -> float:
 def psi(reference: np.ndarray, live: np.ndarray) -> float:
     p, q = _normalised(reference), _normalised(live)
     return float(np.sum((q - p) * np.log(q / p)))
+
+
+def distances(reference: np.ndarray, live: np.ndarray) -> tuple[float, float]:
+    """Jensen-Shannon distance and PSI in one pass: a window closes 13 features at once, and
+    numpy's per-call overhead, not the arithmetic, is what it costs."""
+    p, q = _normalised(reference), _normalised(live)
+    m = 0.5 * (p + q)
+    log_p, log_q, log_m = np.log(p), np.log(q), np.log(m)
+    divergence = 0.5 * float(np.dot(p, log_p - log_m) + np.dot(q, log_q - log_m)) / math.log(2)
+    return math.sqrt(max(divergence, 0.0)), float(np.dot(q - p, log_q - log_p))
 
 
 def _normalised(counts: np.ndarray) -> np.ndarray:
@@ -153,7 +168,8 @@ class DriftMonitor:
             )
             live = profile.bin_counts(values)
             reference = np.asarray(profile.shares)
-            figures[name] = {"js": js_distance(reference, live), "psi": psi(reference, live)}
+            js, stability = distances(reference, live)
+            figures[name] = {"js": js, "psi": stability}
             over = figures[name]["js"] > self.threshold or figures[name]["psi"] > self.threshold
             self.over[name] = self.over.get(name, 0) + 1 if over else 0
         self._seen -= self.window

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.metrics import log_loss, roc_auc_score
+from scipy.stats import rankdata
 
 EWMA_SPANS = (3, 5, 10, 20)
 EPSILON = 1e-15
@@ -37,11 +37,25 @@ def window_metrics(truth: np.ndarray, proba: np.ndarray, threshold: float) -> di
     return {
         "precision": tp / max(float(predicted.sum()), 1.0),
         "recall": tp / max(float(positives.sum()), 1.0),
-        "auc": float(roc_auc_score(truth, proba)) if both_classes else math.nan,
-        "log_loss": float(log_loss(truth, np.clip(proba, EPSILON, 1 - EPSILON), labels=[0, 1])),
+        "auc": _auc(positives, proba) if both_classes else math.nan,
+        "log_loss": _log_loss(positives, proba),
         "accuracy": float(np.mean(predicted == positives)),
         "calibration": float(np.mean(proba) - np.mean(truth)),
     }
+
+
+def _auc(positives: np.ndarray, proba: np.ndarray) -> float:
+    """Mann-Whitney: the chance a positive outscores a negative (ties count half). The same
+    figure as sklearn's roc_auc_score, without its input checks, which cost 20x the sum."""
+    ranks = rankdata(proba)
+    n_pos = float(positives.sum())
+    n_neg = len(proba) - n_pos
+    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _log_loss(positives: np.ndarray, proba: np.ndarray) -> float:
+    clipped = np.clip(proba, EPSILON, 1 - EPSILON)
+    return float(-np.mean(np.where(positives, np.log(clipped), np.log1p(-clipped))))
 
 
 @dataclass
@@ -65,9 +79,12 @@ class OnlineQuality:
     def add(self, version: int, pairs: Iterable[tuple[float, int]]) -> list[WindowReport]:
         state = self._versions.setdefault(version, _VersionState())
         reports = []
-        for probability, label in pairs:
-            state.proba.append(probability)
-            state.truth.append(label)
+        pending = list(pairs)
+        while pending:
+            room = self.window - len(state.truth)
+            taken, pending = pending[:room], pending[room:]
+            state.proba.extend(p for p, _ in taken)
+            state.truth.extend(label for _, label in taken)
             if len(state.truth) >= self.window:
                 reports.append(self._close(version, state))
         return reports

@@ -12,6 +12,14 @@ def sample_results() -> dict:
         "throughput_2_eps": 12000.0,
         "naive_eps": 50.0,
         "rss_mb": 300.0,
+        "metrics_cost": {
+            "events": 1000,
+            "rounds": 3,
+            "scoring_us_per_event": 50.0,
+            "extra_us_per_event": 5.0,
+            "extra_us_min_max": [4.0, 6.0],
+            "trees": 300,
+        },
         "latency": {
             1000: {
                 **percentiles([1.0, 2.0, 3.0, 40.0]),
@@ -47,6 +55,9 @@ def test_targets_are_judged_on_the_measured_ratios() -> None:
     assert verdicts["throughput >= 0.8 x ceiling"]
     assert not verdicts["p99 <= 10 ms at 1,000 events/s"]  # p99 of the sample is ~39 ms
     assert not verdicts["swap p99 <= 2 x steady p99"]
+    # 5 us of 1/9,000 s per event: 4.5 % of what an event costs the Predictor.
+    assert h["metrics_overhead"] == 0.045
+    assert not verdicts["metrics and monitoring <= 3 % of throughput"]
 
 
 def test_reports_are_written(tmp_path) -> None:

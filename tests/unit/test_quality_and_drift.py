@@ -75,3 +75,19 @@ def test_profiles_round_trip_through_json_with_missing_values_counted() -> None:
     assert again == profiles
     assert profiles["n"].shares[-1] == pytest.approx(0.25)
     assert profiles["c"].shares[-1] == pytest.approx(0.25)
+
+
+def test_window_figures_match_sklearn_and_category_counts_match_a_plain_count() -> None:
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    from pipeline.core.drift import _categorical_counts
+    from pipeline.core.quality import window_metrics
+
+    rng = np.random.default_rng(7)
+    truth = rng.integers(0, 2, 500)
+    proba = np.round(0.01 + 0.98 * rng.random(500), 2)  # ties on purpose, none clipped
+    figures = window_metrics(truth, proba, 0.5)
+    assert figures["auc"] == pytest.approx(roc_auc_score(truth, proba), abs=1e-12)
+    assert figures["log_loss"] == pytest.approx(log_loss(truth, proba), abs=1e-12)
+    values = ["a", "b", None, "zz", "a", float("nan"), "b", "a"]
+    assert _categorical_counts(values, ["a", "b"]).tolist() == [3, 2, 1, 2]

@@ -21,7 +21,9 @@ from pipeline.config.settings import Settings
 from pipeline.core.data import load_adult
 from pipeline.kafka_io.broker import broker_for
 from pipeline.registry import tracking
+from pipeline.services.hot_swap import load_champion
 from pipeline.tools.bench import live, report, workloads
+from pipeline.tools.bench.metrics_cost import metrics_cost, share_of_predictor
 from pipeline.tools.bench.retrain_window import retrain_window
 from pipeline.tools.sample_stream import event_rows
 from pipeline.tools.sandbox import modest_champion, register_copy, sandbox_champion
@@ -111,7 +113,12 @@ def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
         register_copy(settings, data, run_name="bench-swap-copy"),
         logs,
     )
+    log.info("g) what metrics and monitoring cost, over %d events", plan["events"] // 2)
+    watching = metrics_cost(
+        settings, load_champion(settings), rows, plan["events"] // 2, plan["rounds"] * 3
+    )
     results: dict[str, Any] = {
+        "metrics_cost": watching,
         "events": plan["events"],
         "partitions": 4,
         "ceiling_eps": ceiling,
@@ -149,6 +156,10 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
         "swap_lost": int(results["swap"]["lost"]),
         "swap_duplicated": int(results["swap"]["duplicated"]),
         "rss_mb": round(results["rss_mb"], 1),
+        "metrics_us_per_event": results["metrics_cost"]["extra_us_per_event"],
+        "metrics_overhead": round(
+            share_of_predictor(results["metrics_cost"], results["throughput_eps"]), 4
+        ),
     }
 
 
@@ -172,6 +183,11 @@ def targets(h: dict[str, Any]) -> list[tuple[str, str, bool]]:
             h["swap_lost"] == 0 and h["swap_duplicated"] == 0,
         ),
         ("Predictor peak RSS <= 500 MB", f"{h['rss_mb']:.0f} MB", h["rss_mb"] <= 500),
+        (
+            "metrics and monitoring <= 3 % of throughput",
+            f"{h['metrics_overhead'] * 100:.1f} %",
+            h["metrics_overhead"] <= 0.03,
+        ),
     ]
 
 

@@ -61,6 +61,14 @@ def markdown(results: dict[str, Any], targets: list[tuple[str, str, bool]]) -> s
             f"{r['request_to_ready_s']:.1f} s / +{r['ready_to_first_prediction_s']:.2f} s |"
         )
     rows.append(f"| g) Predictor peak RSS | {results['rss_mb']:.0f} MB |")
+    if "metrics_cost" in results:
+        cost = results["metrics_cost"]
+        low, high = cost["extra_us_min_max"]
+        rows.append(
+            f"| h) metrics and monitoring, CPU per event ({cost['trees']} trees; median of "
+            f"{cost['rounds']} rounds, {low:.2f} to {high:.2f}) | {cost['extra_us_per_event']:.2f} "
+            f"us, against {cost['scoring_us_per_event']:.1f} us to decode and score |"
+        )
     checks = ["", "| target | measured | met |", "| --- | --- | --- |"]
     checks += [f"| {name} | {value} | {'yes' if ok else 'NO'} |" for name, value, ok in targets]
     return "\n".join([f"Machine: {machine()}", "", *rows, *checks, ""])
