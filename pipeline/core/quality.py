@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import rankdata
 
 EWMA_SPANS = (3, 5, 10, 20)
 EPSILON = 1e-15
@@ -47,7 +46,9 @@ def window_metrics(truth: np.ndarray, proba: np.ndarray, threshold: float) -> di
 def _auc(positives: np.ndarray, proba: np.ndarray) -> float:
     """Mann-Whitney: the chance a positive outscores a negative (ties count half). The same
     figure as sklearn's roc_auc_score, without its input checks, which cost 20x the sum."""
-    ranks = rankdata(proba)
+    # Average ranks (ties share theirs), as scipy's rankdata gives, at a tenth of its cost.
+    _, inverse, counts = np.unique(proba, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]
     n_pos = float(positives.sum())
     n_neg = len(proba) - n_pos
     return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
@@ -83,8 +84,9 @@ class OnlineQuality:
         while pending:
             room = self.window - len(state.truth)
             taken, pending = pending[:room], pending[room:]
-            state.proba.extend(p for p, _ in taken)
-            state.truth.extend(label for _, label in taken)
+            probabilities, labels = zip(*taken, strict=True)
+            state.proba.extend(probabilities)
+            state.truth.extend(labels)
             if len(state.truth) >= self.window:
                 reports.append(self._close(version, state))
         return reports

@@ -82,7 +82,13 @@ def test_a_version_without_a_holdout_auc_is_never_called_decayed() -> None:
 
 def test_drift_on_a_shifted_stream_asks_for_a_drift_retrain_after_patience(adult) -> None:
     # Windows of 1,000 (the default): clean adult.test windows stay under 0.07 on every feature.
-    settings = replace(Settings(), drift_window=1000, drift_patience=2, retrain_min_interval_s=0)
+    settings = replace(
+        Settings(),
+        drift_window=1000,
+        drift_patience=2,
+        retrain_min_interval_s=0,
+        drift_sample_every=1,
+    )
     live, _, _ = monitor(settings)
     profile = reference_profile(adult.train, FIELD_KINDS)
     for start in (0, 1000, 2000):
