@@ -8,7 +8,6 @@ shared with a broker, wall time moves by 20 %.
 
 from __future__ import annotations
 
-import statistics
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -64,20 +63,22 @@ def _pass(
 def metrics_cost(
     settings: Settings, serving: ServingModel, rows: list[dict[str, Any]], events: int, rounds: int
 ) -> dict[str, Any]:
-    """Alternating rounds; the median of the per-round differences, and their spread."""
+    """Alternating rounds. Each variant's fastest round is the one least disturbed by the rest
+    of the machine (a shared VM moves single rounds by 10 % or more), so the cost is the
+    difference of the two minima; the spread of per-round differences is reported beside it."""
     settings = replace(settings, retrain_min_interval_s=1e9)  # measure, never ask
     batches = _batches(rows, events, settings.batch_size)
     bare, watched = [], []
     for _ in range(rounds):
         bare.append(_pass(batches, serving, False, settings))
         watched.append(_pass(batches, serving, True, settings))
-    extra_us = [(w - b) * 1e6 / events for w, b in zip(watched, bare, strict=True)]
+    per_round = [(w - b) * 1e6 / events for w, b in zip(watched, bare, strict=True)]
     return {
         "events": events,
         "rounds": rounds,
-        "scoring_us_per_event": round(statistics.median(b * 1e6 / events for b in bare), 2),
-        "extra_us_per_event": round(statistics.median(extra_us), 3),
-        "extra_us_min_max": [round(min(extra_us), 3), round(max(extra_us), 3)],
+        "scoring_us_per_event": round(min(bare) * 1e6 / events, 2),
+        "extra_us_per_event": round((min(watched) - min(bare)) * 1e6 / events, 3),
+        "extra_us_min_max": [round(min(per_round), 3), round(max(per_round), 3)],
         "trees": serving.model.booster.num_trees(),
     }
 
