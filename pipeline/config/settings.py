@@ -79,6 +79,11 @@ class Settings:
     heartbeat_topic: str = setting(
         topics.HEARTBEAT_TOPIC, "compacted topic where each Predictor says what it serves"
     )
+    labels_topic: str = setting(
+        topics.LABELS_TOPIC,
+        "topic of labels that come after their event (request id and label), joined to "
+        "predictions for online quality",
+    )
     predictor_group: str = setting(topics.PREDICTOR_GROUP, "consumer group of the Predictors")
     trainer_group: str = setting(topics.TRAINER_GROUP, "consumer group of the Trainer")
     input_partitions: int = setting(4, "partitions of the input and prediction topics", minimum=1)
@@ -139,6 +144,19 @@ class Settings:
         SERVING,
         minimum=0.0,
         maximum=1.0,
+    )
+    label_ttl_s: float = setting(
+        3600.0,
+        "how long a prediction waits for its label on --labels-topic (and a label for its "
+        "prediction) before it is forgotten",
+        SERVING,
+        minimum=1.0,
+    )
+    label_state_max: int = setting(
+        100_000,
+        "most predictions (and as many early labels) held for the join; the oldest go first",
+        SERVING,
+        minimum=100,
     )
     drift_window: int = setting(
         1000, "events per drift window, compared with the training profile", SERVING, minimum=10
@@ -244,6 +262,11 @@ class Settings:
     flip_labels: float = setting(
         0.0, "share of labels sent turned around (model decay)", SAMPLE, minimum=0, maximum=1
     )
+    labels_later: bool = setting(
+        False,
+        "send events without their label and the label afterwards on --labels-topic",
+        SAMPLE,
+    )
     perturb_after: int = setting(
         0,
         "events sent as they are before --shift, --mix and --flip-labels start",
@@ -273,6 +296,7 @@ class Settings:
             self.retrain_topic,
             self.input_partitions,
             self.heartbeat_topic,
+            self.labels_topic,
         )
 
 

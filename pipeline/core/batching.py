@@ -48,6 +48,8 @@ class BatchResult:
     # event, and the scored events as columns (drift windows count them).
     outcomes: list[tuple[float, int]] = field(default_factory=list)
     columns: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    # (request id, probability) of the events scored without a label: a late label may join.
+    unlabelled: list[tuple[str, float]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -101,5 +103,7 @@ def score_batch(
         result.predictions.append(Output(event.request_id.encode(), value))
         if event.label is not None:
             result.outcomes.append((probability, int(event.label == LABELS[1])))
+        else:
+            result.unlabelled.append((event.request_id, probability))
     result.labelled = len(result.outcomes)
     return result

@@ -13,6 +13,8 @@ from typing import Any, Final
 
 import msgspec
 
+from pipeline.core.schema import LABELS, normalize_label
+
 RETRAIN_REQUEST: Final = "retrain_request"
 TRAINING_STARTED: Final = "training_started"
 MODEL_READY: Final = "model_ready"
@@ -177,6 +179,23 @@ def _request_id(payload: dict[str, Any]) -> str:
     if given:
         return str(given)[:100]
     return uuid.uuid5(uuid.NAMESPACE_URL, json.dumps(payload, sort_keys=True)).hex
+
+
+def label_record(request_id: str, label: str) -> bytes:
+    """A late label, keyed by request id on the labels topic."""
+    return json.dumps({"request_id": request_id, "label": label}).encode()
+
+
+def parse_label(raw: bytes | None) -> tuple[str, int]:
+    """(request id, 1 for the positive class) from a labels-topic record."""
+    payload = _parse(raw)
+    request_id, label = payload.get("request_id"), payload.get("label")
+    if not isinstance(request_id, str) or not request_id or not isinstance(label, str):
+        raise MessageError("a label needs a request_id and a label")
+    normalized = normalize_label(label)
+    if normalized not in LABELS:
+        raise MessageError(f"label {label!r}: expected one of {', '.join(LABELS)}")
+    return request_id[:200], int(normalized == LABELS[1])
 
 
 def parse_heartbeat(raw: bytes | None) -> Heartbeat:

@@ -9,6 +9,8 @@ DLQ_TOPIC: Final = "app_messages_dlq"
 RETRAIN_TOPIC: Final = "retrain_topic"
 # One record per Predictor instance, compacted: `ops status` reads the latest of each.
 HEARTBEAT_TOPIC: Final = "predictor_heartbeats"
+# Labels that arrive after their event ({"request_id", "label"}), joined to predictions.
+LABELS_TOPIC: Final = "app_labels"
 
 PREDICTOR_GROUP: Final = "predictor"
 TRAINER_GROUP: Final = "trainer"
@@ -28,6 +30,7 @@ def topic_specs(
     retrain_topic: str = RETRAIN_TOPIC,
     input_partitions: int = 4,
     heartbeat_topic: str = HEARTBEAT_TOPIC,
+    labels_topic: str = LABELS_TOPIC,
 ) -> list[TopicSpec]:
     """The retrain topic keeps one partition so announcements stay in order for every reader."""
     return [
@@ -36,4 +39,5 @@ def topic_specs(
         TopicSpec(dlq_topic, 1),
         TopicSpec(retrain_topic, 1),
         TopicSpec(heartbeat_topic, 1, {"cleanup.policy": "compact", "segment.ms": "600000"}),
+        TopicSpec(labels_topic, input_partitions),
     ]

@@ -78,6 +78,7 @@ def role_grants(role: str, settings: Settings) -> list[Grant]:
                 "publish dead letters, cut to fit",
             ),
             Grant("topic", s.heartbeat_topic, ("Write",), "heartbeats for ops status"),
+            Grant("topic", s.labels_topic, ("Read",), "join late labels, by assign"),
             Grant("group", s.predictor_group, ("Read",), "join, commit offsets"),
         ]
         if s.exactly_once:
@@ -101,6 +102,7 @@ def role_grants(role: str, settings: Settings) -> list[Grant]:
     if role == "sample-app":
         return [
             Grant("topic", s.input_topic, ("Write",), "send events"),
+            Grant("topic", s.labels_topic, ("Write",), "send labels after their events"),
             Grant("topic", s.predictions_topic, ("Read",), "read predictions by assign"),
             Grant("topic", s.dlq_topic, ("Read",), "read dead letters by assign"),
         ]

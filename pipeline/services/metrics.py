@@ -84,6 +84,17 @@ class PredictorMetrics:
             ["version", "metric", "span"],
             registry=r,
         )
+        self.labels_joined = Counter(
+            f"{PREFIX}_labels_joined",
+            "Late labels (labels topic) joined to this instance's predictions",
+            registry=r,
+        )
+        self.label_join_waiting = Gauge(
+            f"{PREFIX}_label_join_waiting",
+            "Predictions waiting for a label, and labels waiting for a prediction",
+            ["side"],
+            registry=r,
+        )
         self.drift_js = Gauge(
             f"{PREFIX}_drift_js_distance",
             "Jensen-Shannon distance of the last live window from the training profile",

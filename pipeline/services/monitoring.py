@@ -100,13 +100,22 @@ class LiveMonitor:
         return cls(settings, metrics, writer)
 
     def observe(
-        self, version: int, profile: Mapping[str, FeatureProfile] | None, result: BatchResult
+        self,
+        version: int,
+        profile: Mapping[str, FeatureProfile] | None,
+        result: BatchResult,
+        late: Mapping[int, list[tuple[float, int]]] | None = None,
     ) -> str | None:
+        """`late`: (probability, label) pairs completed by labels that came after their event,
+        per version that scored them."""
         reasons = []
-        if result.outcomes:
-            for report in self.quality.add(version, result.outcomes):
+        outcomes = {version: result.outcomes} if result.outcomes else {}
+        for scored_by, pairs in (late or {}).items():
+            outcomes[scored_by] = outcomes.get(scored_by, []) + pairs
+        for scored_by, pairs in outcomes.items():
+            for report in self.quality.add(scored_by, pairs):
                 self._publish_quality(report)
-                if self._decayed(report):
+                if scored_by == version and self._decayed(report):
                     reasons.append(REASON_QUALITY)
         if result.columns and self._watch(version, profile):
             assert self.drift is not None

@@ -40,6 +40,7 @@ from pipeline.services.hot_swap import (
     champion_version,
     load_version,
 )
+from pipeline.services.label_join import JoinState, start_label_reader
 from pipeline.services.metrics import Instruments, PredictorMetrics
 from pipeline.services.monitoring import LiveMonitor
 from pipeline.services.offsets import OffsetKeeper, next_offsets
@@ -77,6 +78,8 @@ class Predictor:
         # The assignment, and the offsets owed to the group until a revocation settles them.
         self.assignment = OffsetKeeper()
         self.monitor: LiveMonitor | None = None
+        self.labels = JoinState(settings.label_ttl_s, settings.label_state_max)
+        self._joining = False
         self._request_reason = REASON_COUNT
 
     def run(self, stop: threading.Event, ready: threading.Event | None = None) -> None:
@@ -121,6 +124,8 @@ class Predictor:
         self.assignment.bind(consumer)
         heartbeat = HeartbeatPublisher(settings)
         self.monitor = LiveMonitor.create(settings, self.metrics)
+        label_reader = start_label_reader(settings, self.labels)
+        self._joining = label_reader is not None
         publisher: BatchPublisher | None = None
         try:
             publisher = BatchPublisher.create(settings, self.assignment, self._failure)
@@ -142,6 +147,8 @@ class Predictor:
             heartbeat.close()
             if self.monitor is not None:
                 self.monitor.close()
+            if label_reader is not None:
+                label_reader.stop()
             self._close(consumer, publisher)
             self.watcher.finish(WATCHER_JOIN_S)
 
@@ -178,7 +185,12 @@ class Predictor:
             scoring_s = time.perf_counter() - started
             assert self.monitor is not None
             serving = self.slot.current
-            due = self.monitor.observe(serving.version, serving.model.profile, result)
+            if self._joining and result.unlabelled:
+                self.labels.predicted(serving.version, result.unlabelled)
+            late = self.labels.drain()
+            if late:
+                self.metrics.labels_joined.inc(sum(len(pairs) for pairs in late.values()))
+            due = self.monitor.observe(serving.version, serving.model.profile, result, late)
             retrain = self._retrain_request(consumer, result, due)
             publisher.publish(consumer, result, retrain, next_offsets(records))
             self._count(result, retrain)
@@ -199,6 +211,9 @@ class Predictor:
         self.instruments.after_poll(self.slot.current.version, refused)
         if lag is not None:
             self.instruments.lag(lag)
+            waiting = self.metrics.label_join_waiting
+            waiting.labels("predictions").set(len(self.labels.predictions))
+            waiting.labels("labels").set(len(self.labels.labels))
 
     def _serving_model(self) -> ScoringModel:
         if self.slot is None:

@@ -16,6 +16,7 @@ from kafka.errors import KafkaError
 
 from pipeline.config.settings import Settings
 from pipeline.core.events import encode_event
+from pipeline.core.messages import label_record
 from pipeline.core.perturb import parse_perturbation
 from pipeline.core.schema import FEATURE_FIELDS, LABEL_FIELD
 from pipeline.core.stream_stats import StreamStats
@@ -134,13 +135,21 @@ class SampleApp:
                     time.sleep(delay)
             row = self.perturbation.apply(i, self.rows[i % len(self.rows)])
             request_id = f"{run_id}-{i}"
+            label = None
             if s.bad_every and i % s.bad_every == s.bad_every - 1:
                 value = bad_event((i // s.bad_every) % 4, request_id, row, s.max_event_bytes)
                 self.stats.sent_bad()
             else:
+                label = row.get(LABEL_FIELD)
+                if s.labels_later:
+                    row = {k: v for k, v in row.items() if k != LABEL_FIELD}
                 value = encode_event(request_id, row)
-                self.stats.sent(request_id, row.get(LABEL_FIELD), time.monotonic())
+                self.stats.sent(request_id, label, time.monotonic())
             producer.send(s.input_topic, value=value, key=request_id.encode())
+            if s.labels_later and isinstance(label, str):
+                # The truth comes after the event, as it does when upstream learns it later.
+                late = label_record(request_id, label)
+                producer.send(s.labels_topic, value=late, key=request_id.encode())
             if time.monotonic() >= next_report:
                 self.progress(self.stats.progress_line())
                 next_report += 1.0

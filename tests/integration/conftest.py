@@ -130,6 +130,7 @@ def live_settings(bootstrap: str, unique: str, mlflow_home: Path, data_dir: Path
         predictions_topic=f"out-{unique}",
         dlq_topic=f"dlq-{unique}",
         retrain_topic=f"retrain-{unique}",
+        labels_topic=f"labels-{unique}",
         input_partitions=2,
         predictor_group=f"predictor-{unique}",
         trainer_group=f"trainer-{unique}",

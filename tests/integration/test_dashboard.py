@@ -40,7 +40,9 @@ def exposed(text: str) -> set[str]:
 
 
 def test_every_panel_queries_a_metric_the_services_expose(live: Settings, adult) -> None:
-    predictor_settings = replace(live, metrics_port=free_port(), quality_window=50, drift_window=50)
+    predictor_settings = replace(
+        live, metrics_port=free_port(), quality_window=50, drift_window=50, drift_sample_every=1
+    )
     trainer_settings = replace(live, metrics_port=free_port())
     out = TopicReader(live, live.predictions_topic)
     try:
@@ -48,8 +50,11 @@ def test_every_panel_queries_a_metric_the_services_expose(live: Settings, adult)
             produce(live, [*make_events(adult, 100, "d"), ("bad", b"{not json")])
             out.wait_for(lambda r: len(r) >= 100, what="100 predictions")
             port = predictor_settings.metrics_port
+            every = ("pipeline_drift_js_distance{", "pipeline_events_dead_lettered_total{")
             await_true(
-                lambda: "pipeline_drift_js_distance" in get(port, "/metrics")[1], 15, "drift"
+                lambda: all(f"\n{m}" in get(port, "/metrics")[1] for m in every),
+                15,
+                "a drift window and a dead letter counted",
             )
             scraped = exposed(get(port, "/metrics")[1])
             scraped |= exposed(get(trainer_settings.metrics_port, "/metrics")[1])

@@ -9,7 +9,9 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.config.settings import Settings
 from pipeline.core.events import encode_event
+from pipeline.core.messages import label_record
 from pipeline.core.perturb import Perturbation
+from pipeline.core.schema import LABEL_FIELD
 from pipeline.kafka_io.broker import free_port
 from pipeline.services.predictor import Predictor
 from pipeline.tools.sample_stream import event_rows
@@ -34,6 +36,7 @@ def test_a_drifting_stream_asks_for_a_drift_retrain(live: Settings, adult) -> No
     settings = replace(
         live,
         drift_window=1000,
+        drift_sample_every=1,  # every event counts, so 3,000 drifted events close 3 windows
         drift_patience=2,
         retrain_min_interval_s=0,
         metrics_port=free_port(),
@@ -90,3 +93,35 @@ def test_flipped_labels_ask_for_a_quality_retrain_and_quality_is_logged(
     history = client.get_metric_history(run_id, "online_auc")
     assert [m.step for m in sorted(history, key=lambda m: m.step)][:3] == [1, 2, 3]
     assert min(m.value for m in history) < 0.5 < max(m.value for m in history)
+
+
+def test_labels_sent_later_on_the_labels_topic_are_joined_into_online_quality(
+    live: Settings, adult
+) -> None:
+    settings = replace(live, quality_window=100, metrics_port=free_port(), heartbeat_interval_s=0.5)
+    rows = event_rows(adult.test.iloc[:300])
+    unlabelled = [
+        (f"late-{i}", encode_event(f"late-{i}", {k: v for k, v in row.items() if k != LABEL_FIELD}))
+        for i, row in enumerate(rows)
+    ]
+    labels = [
+        (f"late-{i}", label_record(f"late-{i}", row[LABEL_FIELD])) for i, row in enumerate(rows)
+    ]
+    out = TopicReader(settings, settings.predictions_topic)
+    try:
+        with in_thread(Predictor(settings).run):
+            port = settings.metrics_port
+            await_true(lambda: get(port, "/readyz")[0] == 200, 30, "the Predictor to be ready")
+            produce(settings, unlabelled[:150])
+            out.wait_for(lambda r: len(r) >= 150, 60, "150 predictions")
+            produce(settings, labels, topic=settings.labels_topic)  # half before their event
+            produce(settings, unlabelled[150:])
+            await_true(
+                lambda: "pipeline_labels_joined_total 300.0" in get(port, "/metrics")[1],
+                60,
+                "300 labels joined",
+            )
+            scraped = get(port, "/metrics")[1]
+    finally:
+        out.close()
+    assert sample(scraped, 'pipeline_online_quality{metric="auc",version="1"}') > 0.8
