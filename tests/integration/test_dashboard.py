@@ -58,14 +58,14 @@ def test_every_panel_queries_a_metric_the_services_expose(live: Settings, adult)
             )
             scraped = exposed(get(port, "/metrics")[1])
             scraped |= exposed(get(trainer_settings.metrics_port, "/metrics")[1])
-            trainer_health = get(trainer_settings.metrics_port, "/healthz")
+            trainer_port = trainer_settings.metrics_port
+            await_true(lambda: get(trainer_port, "/healthz")[0] == 200, 30, "a live Trainer")
     finally:
         out.close()
     wanted = queried_metrics()
     assert len(wanted) >= 15
     missing = {m for m in wanted if m not in scraped}
     assert not missing, f"panels query metrics nobody exposes: {sorted(missing)}"
-    assert trainer_health[0] == 200
 
 
 def test_the_stack_scrapes_and_provisions_what_the_services_serve() -> None:

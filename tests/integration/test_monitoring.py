@@ -38,7 +38,7 @@ def test_a_drifting_stream_asks_for_a_drift_retrain(live: Settings, adult) -> No
         drift_window=1000,
         drift_sample_every=1,  # every event counts, so 3,000 drifted events close 3 windows
         drift_patience=2,
-        retrain_min_interval_s=0,
+        retrain_min_interval_s=600,  # windows 4 and 5 both alarm; the second is debounced
         metrics_port=free_port(),
     )
     out = TopicReader(settings, settings.predictions_topic)
@@ -51,13 +51,17 @@ def test_a_drifting_stream_asks_for_a_drift_retrain(live: Settings, adult) -> No
             clean_requests = requests(news)
             produce(settings, events(adult, 2000, 3000, "drift", drifted))
             news.wait_for(lambda _: bool(requests(news)), 120, "a retrain request")
+            counted = 'pipeline_retrain_requests_total{reason="drift"} 1.0'
+            await_true(
+                lambda: counted in get(settings.metrics_port, "/metrics")[1], 10, "it counted"
+            )
             scraped = get(settings.metrics_port, "/metrics")[1]
     finally:
         out.close()
         news.close()
     assert clean_requests == []
     asked = requests(news)
-    assert {r["reason"] for r in asked} == {"drift"}
+    assert [r["reason"] for r in asked] == ["drift"]
     assert sample(scraped, 'pipeline_drift_js_distance{feature="age"}') > 0.1
     assert sample(scraped, 'pipeline_retrain_requests_total{reason="drift"}') == len(asked)
 

@@ -23,7 +23,7 @@ from pipeline.kafka_io.broker import broker_for
 from pipeline.registry import tracking
 from pipeline.services.hot_swap import load_champion
 from pipeline.tools.bench import live, report, workloads
-from pipeline.tools.bench.metrics_cost import metrics_cost, share_of_predictor
+from pipeline.tools.bench.metrics_cost import join_state_mb, metrics_cost, share_of_predictor
 from pipeline.tools.bench.retrain_window import retrain_window
 from pipeline.tools.sample_stream import event_rows
 from pipeline.tools.sandbox import modest_champion, register_copy, sandbox_champion
@@ -117,6 +117,7 @@ def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
     watching = metrics_cost(settings, load_champion(settings), rows, 20_000, plan["rounds"] * 6)
     results: dict[str, Any] = {
         "metrics_cost": watching,
+        "label_join": join_state_mb(settings),
         "events": plan["events"],
         "partitions": 4,
         "ceiling_eps": ceiling,

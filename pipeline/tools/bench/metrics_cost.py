@@ -87,3 +87,21 @@ def share_of_predictor(cost: dict[str, Any], predictor_eps: float) -> float:
     """The extra CPU per event against what one event costs a saturated Predictor (its whole
     loop: fetch, decode, score, publish, commit), from the throughput measured in the same run."""
     return float(cost["extra_us_per_event"]) * predictor_eps / 1e6
+
+
+def join_state_mb(settings: Settings) -> dict[str, float]:
+    """The late-label join's memory at its limit: both maps full (predictions waiting for their
+    label, and as many early labels), request ids as the sample app spells them."""
+    import tracemalloc
+
+    from pipeline.services.label_join import JoinState
+
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    state = JoinState(settings.label_ttl_s, settings.label_state_max)
+    n = settings.label_state_max
+    state.predicted(1, ((f"{i:08x}-{i}", 0.5 + i / (4 * n)) for i in range(n)))
+    state.labelled((f"early-{i:08x}-{i}", i % 2) for i in range(n))
+    used = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    return {"entries_per_side": n, "mb": round(used / 2**20, 1)}

@@ -70,6 +70,12 @@ def markdown(results: dict[str, Any], targets: list[tuple[str, str, bool]]) -> s
             f"{cost['extra_us_per_event']:.2f} us, against "
             f"{cost['scoring_us_per_event']:.1f} us to decode and score |"
         )
+    if "label_join" in results:
+        join = results["label_join"]
+        rows.append(
+            f"| i) late-label join at its limit ({join['entries_per_side']:,} predictions + "
+            f"as many early labels) | {join['mb']:.1f} MB |"
+        )
     checks = ["", "| target | measured | met |", "| --- | --- | --- |"]
     checks += [f"| {name} | {value} | {'yes' if ok else 'NO'} |" for name, value, ok in targets]
     return "\n".join([f"Machine: {machine()}", "", *rows, *checks, ""])
