@@ -131,12 +131,14 @@ def start_label_reader(settings: Settings, state: JoinState) -> LabelReader | No
     """Late labels are a nicety: without the topic (or the right to read it) a Predictor scores
     as before, with online quality from the labels that ride with events."""
     topic = settings.labels_topic
-    consumer = make_consumer(settings, "predictor-labels", isolation_level="read_committed")
+    consumer: KafkaConsumer | None = None
     try:
+        consumer = make_consumer(settings, "predictor-labels", isolation_level="read_committed")
         if not consumer.partitions_for_topic(topic):
             raise KafkaError(f"topic {topic} does not exist")
         return LabelReader(consumer, topic, state).start()
     except KafkaError as exc:
         log.warning("late labels are not joined: %s", exc)
-        consumer.close()
+        if consumer is not None:
+            consumer.close()
         return None
