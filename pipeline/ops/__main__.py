@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pipeline.config.logs import setup_logging
-from pipeline.config.settings import build_parser, settings_from
+from pipeline.config.settings import Settings, build_parser, settings_from
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.ops import capacity, commands
 from pipeline.ops.report import format_status
@@ -37,7 +37,13 @@ def parser() -> argparse.ArgumentParser:
         "--retention-s",
         type=float,
         default=3600.0,
-        help="retention of the input topic: a retrain reads every labelled event in it",
+        help="retention of the input topic: a retrain reads at most what it still holds",
+    )
+    size.add_argument(
+        "--retrain-window-events",
+        type=int,
+        default=Settings().retrain_window_events,
+        help="the Trainer's --retrain-window-events: the most recent events a retrain reads",
     )
     size.add_argument(
         "--labelled-fraction", type=float, default=1.0, help="share of events carrying a label"
@@ -80,6 +86,8 @@ def _capacity(args: argparse.Namespace, alias_poll_s: float) -> str:
             "--events-per-s must be positive, --retention-s not negative and "
             "--labelled-fraction between 0 and 1"
         )
+    if args.retrain_window_events < 0:
+        raise ConfigError("--retrain-window-events must not be negative")
     if args.broker_cores <= 0 or args.replication_factor < 1:
         raise ConfigError("--broker-cores must be positive and --replication-factor at least 1")
     plan = capacity.plan(
@@ -89,6 +97,7 @@ def _capacity(args: argparse.Namespace, alias_poll_s: float) -> str:
         broker_cores=args.broker_cores,
         replication_factor=args.replication_factor,
         alias_poll_s=alias_poll_s,
+        retrain_window_events=args.retrain_window_events,
     )
     return json.dumps(plan.as_dict()) if args.json else capacity.format_plan(plan)
 

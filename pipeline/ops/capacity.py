@@ -22,7 +22,6 @@ CEILING_EPS = 41_408  # a) consume + produce without ML: one kafka-python proces
 PREDICTOR_PEAK_RSS_MB = 359  # g) peak RSS of a Predictor, a hot-swap included
 # d) offered events/s to one Predictor -> end-to-end p99 ms (event sent -> prediction read)
 P99_MS_AT_LOAD = ((500, 13.7), (1_000, 14.1), (2_000, 13.7), (10_000, 26.0))
-RETRAIN_TURNAROUND_S = 19.4  # f) retrain request -> model_ready on the bench's small window
 SWAP_S = 0.21  # e) a hot-swap, announcement to new model serving
 
 # ---- measured for this model by hand (issue 16, 2026-11-25, same kind of machine, shared with
@@ -37,6 +36,13 @@ TRAIN_CPU_S_AT_ROWS = ((32_561, 1.34), (65_122, 2.58), (130_244, 5.82), (260_488
 # `events_frame` took 97.6 + 27.1 MB per 100,000 events.
 TRAINER_KB_PER_EVENT = 1.25
 ADULT_TRAIN_ROWS = 32_561  # adult.data: every retrain trains on it plus the window
+
+# ---- measured by `make bench-retrain-window` at commit 416798a, 2026-12-02 (x86_64, 2 cores, a
+# slower machine than the one above): a retrain with the Trainer's defaults (6 trials, 3 folds)
+# over a 50,000-event window, request -> model_ready: 223.9 s with 100,000 events in the topic,
+# 192.7 s with 1,000,000. The slower of the two, for a window of this size. ----
+RETRAIN_TURNAROUND_S = 223.9
+RETRAIN_MEASURED_WINDOW = 50_000
 
 # ---- docs/architecture.md, "Facts measured on this kind of machine" ----
 CONSUMER_RAW_EPS = 127_000  # kafka-python consumer, raw, large fetches
@@ -111,7 +117,7 @@ class Plan:
     p99_ms: float | None  # measured p99 at the load of one Predictor; None: not measured that high
     broker_mb_s_in: float  # events + predictions written, before replication
     broker_cores: float  # upper estimate (see broker_record_ops_per_core)
-    window_events: int  # a retrain reads every retained labelled event of the input topic
+    window_events: int  # events a retrain reads: the retained ones, at most the retrain window
     trainer_read_s: float
     trainer_memory_mb: int
     retrain_s: float
@@ -136,11 +142,13 @@ def plan(
     broker_cores: float = 6.0,
     replication_factor: int = 3,
     alias_poll_s: float = 10.0,
+    retrain_window_events: int = 50_000,
 ) -> Plan:
     """Size the pipeline for `events_per_s` and say which part fills up first as the rate grows.
 
-    `retention_s` is the input topic's retention: the Trainer's window is every labelled event in
-    it. `broker_cores` is what the Kafka cluster gives this pipeline.
+    A retrain reads the most recent `retrain_window_events` input events (the Trainer's
+    `--retrain-window-events`), or fewer if the topic retains fewer (`retention_s`), and trains
+    on the labelled ones among them. `broker_cores` is what the Kafka cluster gives this pipeline.
     """
     if events_per_s <= 0:
         raise ValueError("events_per_s must be positive")
@@ -150,22 +158,22 @@ def plan(
     # reader); each write is replicated to replication_factor brokers
     ops_per_event = 2 * replication_factor + 2
     ops_per_core = broker_record_ops_per_core()
-    window = int(events_per_s * labelled_fraction * retention_s)
+    window = int(min(events_per_s * retention_s, retrain_window_events))
+    rows = int(window * labelled_fraction)
     read_s = window / trainer_read_eps()
-    labelled_per_s_retained = labelled_fraction * retention_s
-    window_room = (TRAINER_MEMORY_LIMIT_MB - PREDICTOR_PEAK_RSS_MB) * 1024 / TRAINER_KB_PER_EVENT
+    memory_room = (TRAINER_MEMORY_LIMIT_MB - PREDICTOR_PEAK_RSS_MB) * 1024 / TRAINER_KB_PER_EVENT
     saturates = {
         "predictor CPU": partitions * PREDICTOR_EPS,
         "broker": broker_cores * ops_per_core / ops_per_event,
         # a window read slower than the reader's timeout fails the retrain
-        "trainer window": (
-            READ_TIMEOUT_S * trainer_read_eps() / labelled_per_s_retained
-            if labelled_per_s_retained > 0
-            else math.inf
+        "trainer window": _window_limit(
+            READ_TIMEOUT_S * trainer_read_eps(), retention_s, retrain_window_events
         ),
-        # a window bigger than the memory limit gets the Trainer killed
-        "trainer memory": (
-            window_room / labelled_per_s_retained if labelled_per_s_retained > 0 else math.inf
+        # labelled rows beyond the memory limit get the Trainer killed
+        "trainer memory": _window_limit(
+            memory_room / labelled_fraction if labelled_fraction > 0 else math.inf,
+            retention_s,
+            retrain_window_events,
         ),
         "registry": math.inf,  # its load grows with Predictors and retrains, not with events
     }
@@ -181,14 +189,25 @@ def plan(
         broker_cores=events_per_s * ops_per_event / ops_per_core,
         window_events=window,
         trainer_read_s=read_s,
-        trainer_memory_mb=round(PREDICTOR_PEAK_RSS_MB + window * TRAINER_KB_PER_EVENT / 1024),
+        trainer_memory_mb=round(PREDICTOR_PEAK_RSS_MB + rows * TRAINER_KB_PER_EVENT / 1024),
         # the bench's whole turnaround scaled with the rows: registration and the gate do not
         # grow, so this over- rather than underestimates
-        retrain_s=read_s + RETRAIN_TURNAROUND_S * train_growth(ADULT_TRAIN_ROWS + window),
+        retrain_s=read_s
+        + RETRAIN_TURNAROUND_S
+        * train_growth(ADULT_TRAIN_ROWS + rows)
+        / train_growth(ADULT_TRAIN_ROWS + RETRAIN_MEASURED_WINDOW),
         registry_reads_per_s=replicas / alias_poll_s,
         saturates_at=saturates,
         first_bottleneck=min(saturates, key=lambda part: saturates[part]),
     )
+
+
+def _window_limit(room_events: float, retention_s: float, window_cap: int) -> float:
+    """The rate at which the events a retrain reads outgrow `room_events`: never, if even a
+    full window fits; else when the retained events (rate x retention) reach the room."""
+    if window_cap <= room_events or retention_s <= 0:
+        return math.inf
+    return room_events / retention_s
 
 
 def _rate(value: float) -> str:

@@ -34,7 +34,7 @@ def test_more_events_never_need_fewer_resources() -> None:
         assert larger.replicas >= smaller.replicas
         assert larger.partitions >= smaller.partitions
         assert larger.broker_cores > smaller.broker_cores
-        assert larger.retrain_s > smaller.retrain_s
+        assert larger.retrain_s >= smaller.retrain_s  # equal once the window is full
 
 
 def test_the_lag_threshold_is_a_second_of_planned_work_well_above_a_batch() -> None:
@@ -44,29 +44,37 @@ def test_the_lag_threshold_is_a_second_of_planned_work_well_above_a_batch() -> N
     assert threshold > 10 * 500  # far above one --batch-size of steady lag per partition
 
 
-def test_the_trainer_window_grows_with_rate_retention_and_labels() -> None:
-    base = capacity.plan(1_000, retention_s=3600, labelled_fraction=1.0)
-    assert base.window_events == 3_600_000
-    assert capacity.plan(1_000, retention_s=1800).window_events == base.window_events // 2
-    assert capacity.plan(1_000, labelled_fraction=0.1).window_events == 360_000
-    assert base.trainer_read_s == pytest.approx(3_600_000 / capacity.trainer_read_eps())
+def test_the_trainer_window_grows_with_rate_and_retention_up_to_the_retrain_window() -> None:
+    small = capacity.plan(10, retention_s=3600)  # 36,000 retained: all of them
+    assert small.window_events == 36_000
+    assert capacity.plan(10, retention_s=1800).window_events == 18_000
+    assert capacity.plan(1_000).window_events == 50_000  # the default --retrain-window-events
+    assert capacity.plan(1_000, retrain_window_events=200_000).window_events == 200_000
+    assert capacity.plan(1_000, retrain_window_events=0).window_events == 0
+    full = capacity.plan(1_000)
+    assert full.trainer_read_s == pytest.approx(50_000 / capacity.trainer_read_eps())
+    # the measured retrain, for the window it was measured with; fewer labelled rows cost less
+    assert full.retrain_s == pytest.approx(full.trainer_read_s + capacity.RETRAIN_TURNAROUND_S)
+    assert capacity.plan(1_000, labelled_fraction=0.1).retrain_s < full.retrain_s
     # the cost of training grows with the rows as measured: about linearly
     assert capacity.train_growth(capacity.ADULT_TRAIN_ROWS) == pytest.approx(1.0)
     assert 7 < capacity.train_growth(8 * capacity.ADULT_TRAIN_ROWS) < 10
 
 
 def test_the_first_bottleneck_is_the_part_that_fills_first() -> None:
-    # an hour of fully labelled events is more than a Trainer holds, or reads in time
-    hour = capacity.plan(10_000)
+    # with the bounded window the Trainer never fills, whatever the rate
+    bounded = capacity.plan(10_000)
+    assert math.isinf(bounded.saturates_at["trainer window"])
+    assert math.isinf(bounded.saturates_at["trainer memory"])
+    assert bounded.first_bottleneck == "broker"  # 6 broker cores, a conservative figure
+    # an unbounded window (a topic's whole hour) outgrows the Trainer's memory, then its reader
+    hour = capacity.plan(10_000, retrain_window_events=10**9)
     assert hour.first_bottleneck == "trainer memory"
     assert hour.trainer_memory_mb > capacity.TRAINER_MEMORY_LIMIT_MB
     assert hour.trainer_read_s > 120 and hour.saturates_at["trainer window"] < 10_000
-    short = capacity.plan(10_000, retention_s=10)
-    assert short.saturates_at["trainer memory"] > 10_000
-    assert short.first_bottleneck == "broker"  # 6 broker cores, a conservative figure
-    many_cores = capacity.plan(10_000, retention_s=1, broker_cores=1000)
+    many_cores = capacity.plan(10_000, broker_cores=1000)
     assert many_cores.first_bottleneck == "predictor CPU"
-    assert math.isinf(short.saturates_at["registry"])
+    assert math.isinf(bounded.saturates_at["registry"])
 
 
 def test_p99_comes_from_the_nearest_measured_load_above() -> None:
@@ -86,7 +94,9 @@ def test_the_command_prints_a_plan_without_broker_or_registry(capsys) -> None:
     argv = ["--bootstrap-servers", "127.0.0.1:1", "--tracking-uri", "http://127.0.0.1:9"]
     assert main(["capacity", "--events-per-s", "10000", *argv]) == 0
     text = capsys.readouterr().out
-    assert "capacity for 10,000 events/s" in text and "first bottleneck: trainer memory" in text
+    assert "capacity for 10,000 events/s" in text and "first bottleneck: broker" in text
+    assert main(["capacity", "--events-per-s", "10000", "--retrain-window-events", "-1"]) == 2
+    capsys.readouterr()
     assert main(["capacity", "--events-per-s", "50000", "--retention-s", "600", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["replicas"] == 3 and report["partitions"] == 6
