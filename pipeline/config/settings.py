@@ -115,6 +115,12 @@ class Settings:
         "keeps the stable id for the transactional id only, and a stopped instance leaves at once",
         SERVING | TRAINER,
     )
+    compile_trees: bool = setting(
+        True,
+        "score with the trees compiled to native code by lleaves (cached under --home); "
+        "--no-compile-trees scores with LightGBM itself",
+        SERVING,
+    )
     batch_size: int = setting(500, "most events scored in one micro-batch", SERVING, minimum=1)
     batch_wait_ms: int = setting(
         20, "longest wait for a micro-batch to fill at low load", SERVING, minimum=0

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightgbm as lgb
@@ -26,13 +26,26 @@ class ScoringModel:
     # The training rows' profile per feature, the reference live drift is measured against
     # (None for versions registered before profiles were stored: they serve, unwatched).
     profile: Mapping[str, FeatureProfile] | None = None
+    # The same trees compiled to native code (core/compiled.py), when a loader made them.
+    compiled: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
 
     def predict_proba(self, columns: Columns) -> np.ndarray:
         """Probability of `>50K` for each row of a batch: one predict call per batch."""
         matrix = self.features.transform(columns)
         if matrix.shape[0] == 0:
             return np.empty(0, dtype=np.float64)
+        if self.compiled is not None:
+            return self.compiled(matrix)
         return np.asarray(self.booster.predict(matrix, num_threads=1), dtype=np.float64)
+
+    def use_compiled(self, compiled: Callable[[np.ndarray], np.ndarray], rows: Columns) -> bool:
+        """Switch to compiled trees only if they score `rows` as LightGBM does (within 1e-9)."""
+        matrix = self.features.transform(rows)
+        expected = np.asarray(self.booster.predict(matrix, num_threads=1), dtype=np.float64)
+        if not np.allclose(compiled(matrix), expected, rtol=0.0, atol=1e-9):
+            return False
+        self.compiled = compiled
+        return True
 
     def save(self, directory: Path) -> dict[str, Path]:
         """Plain text files (LightGBM's model text, JSON): nothing to unpickle on load."""

@@ -19,11 +19,14 @@ from kafka import KafkaConsumer, TopicPartition
 
 from pipeline.config.settings import Settings
 from pipeline.core.batching import ServingModel
+from pipeline.core.compiled import compile_booster
 from pipeline.core.messages import MessageError, ModelReady, parse_retrain_message
+from pipeline.core.model_checks import GOLDEN_SAMPLE
 from pipeline.errors import ModelError, RegistryError
 from pipeline.registry import artifacts, tracking
 
 log = logging.getLogger(__name__)
+COMPILED_DIR = "compiled-trees"  # under --home: compiled models, by the hash of their text
 
 FIRST_RETRY_S = 0.5
 MAX_RETRY_S = 30.0
@@ -39,7 +42,13 @@ def champion_version(settings: Settings) -> int:
 
 
 def load_version(settings: Settings, version: int) -> ServingModel:
+    """Loaded, checked and (unless --no-compile-trees) compiled: on the watcher's thread for a
+    swap, so compiling never holds up scoring."""
     model = artifacts.load_scoring_model(settings.model_name, version)
+    if settings.compile_trees:
+        compiled = compile_booster(model.booster, settings.home / COMPILED_DIR)
+        if compiled is not None and not model.use_compiled(compiled, GOLDEN_SAMPLE):
+            log.warning("compiled trees of version %d disagree with LightGBM: not used", version)
     return ServingModel(model, settings.model_name, version)
 
 
