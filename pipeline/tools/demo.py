@@ -47,9 +47,12 @@ DEMO_DEFAULTS = {
     # against their model's training profile and ask for a retrain with reason `drift`.
     "shift": "age=20",
     "mix": "occupation=Farming-fishing:0.5",
-    "perturb_after": 10_000,
-    # At 120 events/s cost is no concern: every event counts, so windows close within the run.
+    "perturb_after": 9_000,
+    # At 120 events/s cost is no concern: every event counts, so windows close within the run;
+    # each Predictor sees about 3,600 drifted events, and a swap starts its count again (a new
+    # version brings its own profile), so two windows in a row make an alert here.
     "drift_sample_every": 1,
+    "drift_patience": 2,
 }
 # The demo's model: its own registry name, so the product's @champion is never touched, and a
 # deliberately modest start that retrains can be seen to beat (tools/sandbox.py).
