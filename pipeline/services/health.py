@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from pipeline.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 STALL_S = 30.0
@@ -113,3 +115,14 @@ class HealthServer:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(5)
+
+
+def serve_health(port: int, state: HealthState, registry: CollectorRegistry) -> HealthServer | None:
+    """The server a service runs on `--metrics-port`, started; None when the port is 0."""
+    if not port:
+        return None
+    try:
+        server = HealthServer(port, state, registry)
+    except OSError as exc:
+        raise ConfigError(f"--metrics-port {port}: {exc}") from exc
+    return server.start()

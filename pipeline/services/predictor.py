@@ -22,7 +22,7 @@ from pipeline.core.batching import BatchResult, Output, score_batch
 from pipeline.core.messages import DLQ_REASON, REASON_COUNT, RetrainRequest, to_json
 from pipeline.core.model_checks import check_scores
 from pipeline.core.scoring import ScoringModel
-from pipeline.errors import BrokerError, ConfigError, ModelError
+from pipeline.errors import BrokerError, ModelError
 from pipeline.kafka_io.clients import (
     failure,
     finish_stalled_rebalance,
@@ -31,7 +31,7 @@ from pipeline.kafka_io.clients import (
     require_topic,
 )
 from pipeline.registry import tracking
-from pipeline.services.health import HealthServer, HealthState
+from pipeline.services.health import HealthState, serve_health
 from pipeline.services.heartbeat import HeartbeatPublisher
 from pipeline.services.hot_swap import (
     ModelSlot,
@@ -101,7 +101,7 @@ class Predictor:
             raise
         log.info("serving %s version %d", settings.model_name, self.slot.current.version)
         self.health.model_checked = True
-        server = self._health_server()
+        server = serve_health(self.settings.metrics_port, self.health, self.metrics.registry)
         self.watcher = ModelWatcher(
             reader,
             self.slot,
@@ -219,15 +219,6 @@ class Predictor:
         if self.slot is None:
             raise ModelError("no model loaded yet")
         return self.slot.current.model
-
-    def _health_server(self) -> HealthServer | None:
-        if not self.settings.metrics_port:
-            return None
-        try:
-            server = HealthServer(self.settings.metrics_port, self.health, self.metrics.registry)
-        except OSError as exc:
-            raise ConfigError(f"--metrics-port {self.settings.metrics_port}: {exc}") from exc
-        return server.start()
 
     def _failure(self, exc: BaseException, doing: str) -> BrokerError:
         """A Kafka error as a BrokerError naming this principal and what it was refused."""

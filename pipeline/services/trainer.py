@@ -28,7 +28,7 @@ from pipeline.core.messages import (
     TrainingStarted,
     to_json,
 )
-from pipeline.errors import ConfigError, InfrastructureError
+from pipeline.errors import InfrastructureError
 from pipeline.kafka_io.clients import (
     failure,
     finish_stalled_rebalance,
@@ -40,7 +40,7 @@ from pipeline.kafka_io.clients import (
 from pipeline.kafka_io.event_reader import input_partitions
 from pipeline.registry import lifecycle, tracking
 from pipeline.services import retrain
-from pipeline.services.health import HealthServer, HealthState
+from pipeline.services.health import HealthState, serve_health
 from pipeline.services.metrics import RETRAIN_REASONS, TrainerMetrics
 from pipeline.services.retrain_queue import RetrainQueue, Waiting, why_unanswerable
 
@@ -72,7 +72,7 @@ class Trainer:
         )
         producer = make_producer(settings, "trainer")
         queue = RetrainQueue(settings.retrain_max_attempts, settings.retry_backoff_s)
-        server = self._health_server()
+        server = serve_health(self.settings.metrics_port, self.health, self.metrics.registry)
         try:
             require_topic(consumer, settings.retrain_topic, settings, ROLE)
             consumer.subscribe([settings.retrain_topic])
@@ -97,15 +97,6 @@ class Trainer:
                 server.stop()
             producer.close(timeout=10)
             consumer.close(autocommit=False)
-
-    def _health_server(self) -> HealthServer | None:
-        if not self.settings.metrics_port:
-            return None
-        try:
-            server = HealthServer(self.settings.metrics_port, self.health, self.metrics.registry)
-        except OSError as exc:
-            raise ConfigError(f"--metrics-port {self.settings.metrics_port}: {exc}") from exc
-        return server.start()
 
     def _received(self, requests: list[RetrainRequest]) -> None:
         for request in requests:
