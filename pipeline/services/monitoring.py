@@ -25,7 +25,7 @@ from pipeline.registry.online import VersionRecord, log_window, version_record
 from pipeline.services.metrics import PredictorMetrics
 
 log = logging.getLogger(__name__)
-QUEUE_LIMIT = 1000  # quality windows waiting for MLflow; beyond it the oldest are dropped
+QUEUE_LIMIT = 1000  # windows waiting for MLflow; past it a new one is dropped with a warning
 
 
 class RegistryWriter:
