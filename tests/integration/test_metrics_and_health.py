@@ -56,6 +56,8 @@ def test_metrics_health_and_readiness_of_a_running_predictor(live: Settings, adu
     finally:
         out.close()
     assert status == 200
+    # it scored with the trees compiled at load (compile_trees is on by default)
+    assert predictor.slot is not None and predictor.slot.current.model.compiled is not None
     assert sample(text, "pipeline_events_scored_total") == 40
     assert sample(text, 'pipeline_events_dead_lettered_total{reason="not_valid_utf-8_json"}') == 1
     name = settings.model_name
