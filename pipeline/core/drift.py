@@ -9,6 +9,7 @@ compared with Jensen-Shannon distance (base 2, in [0, 1]) and the population sta
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -72,9 +73,14 @@ def _numeric_counts(values: Sequence[Any], edges: Sequence[float]) -> np.ndarray
     return np.append(counts, float(missing.sum()))
 
 
-def _categorical_counts(values: Sequence[Any], categories: Sequence[str]) -> np.ndarray:
+@functools.lru_cache(maxsize=256)
+def _category_index(categories: tuple[str, ...]) -> dict[str, int]:
+    return {value: i for i, value in enumerate(categories)}
+
+
+def _categorical_counts(values: Sequence[Any], categories: tuple[str, ...]) -> np.ndarray:
     """..., other, missing. Counter tallies in C; only the few distinct values meet Python."""
-    index = {value: i for i, value in enumerate(categories)}
+    index = _category_index(categories)
     counts = np.zeros(len(categories) + 2)
     for value, n in Counter(values).items():
         if value is None or (isinstance(value, float) and math.isnan(value)):

@@ -15,6 +15,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
+from prometheus_client import Gauge
+
 from pipeline.config.settings import Settings
 from pipeline.core.batching import BatchResult
 from pipeline.core.drift import DriftMonitor, FeatureProfile
@@ -93,6 +95,7 @@ class LiveMonitor:
         self.drift_version = -1
         self._last_request = -float("inf")
         self.drift_alerts: list[dict[str, object]] = []
+        self._children: dict[tuple[Gauge, tuple[str, ...]], Gauge] = {}
 
     @classmethod
     def create(cls, settings: Settings, metrics: PredictorMetrics) -> LiveMonitor:
@@ -163,20 +166,28 @@ class LiveMonitor:
 
     def _publish_quality(self, report: WindowReport) -> None:
         version = str(report.version)
-        quality, ewma = self.metrics.online_quality, self.metrics.online_quality_ewma
         for name, value in report.metrics.items():
-            quality.labels(version, name).set(value)
+            self._gauge(self.metrics.online_quality, version, name).set(value)
         for span, values in report.ewma.items():
             for name, value in values.items():
-                ewma.labels(version, name, str(span)).set(value)
+                self._gauge(self.metrics.online_quality_ewma, version, name, str(span)).set(value)
         self.writer.submit(report.version, report)
+
+    def _gauge(self, family: Gauge, *labels: str) -> Gauge:
+        """A labelled gauge, looked up once: `labels()` validates and locks on every call, and a
+        window sets some forty of them."""
+        key = (family, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = family.labels(*labels)
+        return child
 
     def _publish_drift(self, version: int, figures: dict[str, dict[str, float]]) -> bool:
         assert self.drift is not None
         for feature, values in figures.items():
-            self.metrics.drift_js.labels(feature=feature).set(values["js"])
-            self.metrics.drift_psi.labels(feature=feature).set(values["psi"])
-            self.metrics.drift_over.labels(feature=feature).set(self.drift.over.get(feature, 0))
+            self._gauge(self.metrics.drift_js, feature).set(values["js"])
+            self._gauge(self.metrics.drift_psi, feature).set(values["psi"])
+            self._gauge(self.metrics.drift_over, feature).set(self.drift.over.get(feature, 0))
         alarms = self.drift.alarms() if self.settings.drift_patience > 0 else []
         if alarms:
             worst = {f: round(figures[f]["js"], 4) for f in alarms}

@@ -90,4 +90,4 @@ def test_window_figures_match_sklearn_and_category_counts_match_a_plain_count() 
     assert figures["auc"] == pytest.approx(roc_auc_score(truth, proba), abs=1e-12)
     assert figures["log_loss"] == pytest.approx(log_loss(truth, proba), abs=1e-12)
     values = ["a", "b", None, "zz", "a", float("nan"), "b", "a"]
-    assert _categorical_counts(values, ["a", "b"]).tolist() == [3, 2, 1, 2]
+    assert _categorical_counts(values, ("a", "b")).tolist() == [3, 2, 1, 2]
