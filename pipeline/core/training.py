@@ -80,10 +80,28 @@ def train_model(
         result.trials,
         result.num_boost_round,
     )
-    booster = lgb.train(result.params, dataset, num_boost_round=result.num_boost_round)
-    profile = reference_profile(frame, FIELD_KINDS)
-    model = ScoringModel(features=features, booster=booster, profile=profile)
+    model = _fit(frame, features, dataset, result.params, result.num_boost_round)
     return TrainedModel(model=model, tuning=result)
+
+
+def fit_fixed(frame: pd.DataFrame, params: Mapping[str, Any], trees: int) -> ScoringModel:
+    """Exactly `trees` rounds of the given parameters, no tuning and no early stop: a model
+    whose size and content depend on nothing else (what a benchmark scores with)."""
+    features = FeatureBuilder().fit(frame)
+    fixed = {**params, **feature_params(features)}
+    return _fit(frame, features, make_dataset(features, frame), fixed, trees)
+
+
+def _fit(
+    frame: pd.DataFrame,
+    features: FeatureBuilder,
+    dataset: lgb.Dataset,
+    params: Mapping[str, Any],
+    rounds: int,
+) -> ScoringModel:
+    booster = lgb.train(dict(params), dataset, num_boost_round=rounds)
+    profile = reference_profile(frame, FIELD_KINDS)
+    return ScoringModel(features=features, booster=booster, profile=profile)
 
 
 def evaluate(model: ScoringModel, frame: pd.DataFrame) -> dict[str, float]:

@@ -12,6 +12,12 @@ def sample_results() -> dict:
         "throughput_2_eps": 12000.0,
         "naive_eps": 50.0,
         "rss_mb": 300.0,
+        "trees": 300,
+        "by_trees": {
+            100: {"rounds_eps": [9500.0, 9700.0], "eps": 9600.0, "ratio_vs_ceiling": 0.96},
+            300: {"rounds_eps": [8900.0, 9100.0], "eps": 9000.0, "ratio_vs_ceiling": 0.9},
+            1000: {"rounds_eps": [7000.0, 7400.0], "eps": 7200.0, "ratio_vs_ceiling": 0.72},
+        },
         "metrics_cost": {
             "events": 1000,
             "rounds": 3,
@@ -56,6 +62,9 @@ def test_targets_are_judged_on_the_measured_ratios() -> None:
     assert h["ratio_vs_ceiling"] == 0.9 and h["speedup_vs_naive"] == 180.0
     verdicts = {name: ok for name, _, ok in targets(h)}
     assert verdicts["throughput >= 0.8 x ceiling"]
+    assert h["trees"] == 300 and h["ratio_vs_ceiling_1000_trees"] == 0.72
+    assert verdicts["throughput >= 0.8 x ceiling, 100-tree model"]
+    assert not verdicts["throughput >= 0.8 x ceiling, 1000-tree model"]
     assert not verdicts["p99 <= 10 ms at 1,000 events/s"]  # p99 of the sample is ~39 ms
     assert not verdicts["swap p99 <= 2 x steady p99"]
     # 5 us of 1/9,000 s per event: 4.5 % of what an event costs the Predictor.

@@ -57,3 +57,16 @@ def test_booster_and_preprocessing_out_of_step_are_refused(sample, tmp_path: Pat
     files[damaged].write_text(text)
     with pytest.raises(ModelError):
         ScoringModel.load(files["booster"], files["features"])
+
+
+def test_a_fixed_recipe_makes_the_same_model_of_exactly_its_trees(adult) -> None:
+    """What the benchmark scores with must not depend on where a search stopped."""
+    from pipeline.core.search_space import BASE_PARAMS, DEFAULT_POINT, to_plain_params
+    from pipeline.core.training import fit_fixed
+
+    params = {**BASE_PARAMS, **to_plain_params(DEFAULT_POINT), "seed": 42, "num_threads": 1}
+    frame = adult.train.head(3000)
+    first, again = fit_fixed(frame, params, 40), fit_fixed(frame, params, 40)
+    assert first.booster.num_trees() == 40
+    rows = adult.test.head(200)
+    assert np.array_equal(first.predict_proba(rows), again.predict_proba(rows))

@@ -32,10 +32,14 @@ def markdown(results: dict[str, Any], targets: list[tuple[str, str, bool]]) -> s
     rows = [
         "| measure | value |",
         "| --- | --- |",
-        f"| a) ceiling: consume + produce, no ML (best of {_rounds(results, 'ceiling')}) | "
+        f"| a) ceiling: consume + produce, no ML (median of {_rounds(results, 'ceiling')}) | "
         f"{results['ceiling_eps']:,.0f} events/s |",
-        f"| b) Predictor, 1 instance, {results['events']:,} events (best of "
-        f"{_rounds(results, 'throughput')}) | {results['throughput_eps']:,.0f} events/s |",
+        *(
+            f"| b) Predictor, 1 instance, {results['events']:,} events, {trees}-tree model "
+            f"(median of {', '.join(f'{eps:,.0f}' for eps in row['rounds_eps'])}) | "
+            f"{row['eps']:,.0f} events/s, {row['ratio_vs_ceiling']:.2f} x the ceiling |"
+            for trees, row in sorted(results.get("by_trees", {}).items())
+        ),
         f"| b) Predictors, 2 instances, {results['partitions']} partitions | "
         f"{_eps(results['throughput_2_eps'])} |",
         f"| c) naive seed-article loop | {results['naive_eps']:,.1f} events/s |",
@@ -79,8 +83,13 @@ def markdown(results: dict[str, Any], targets: list[tuple[str, str, bool]]) -> s
         )
     checks = ["", "| target | measured | met |", "| --- | --- | --- |"]
     checks += [f"| {name} | {value} | {'yes' if ok else 'NO'} |" for name, value, ok in targets]
-    trees = results.get("metrics_cost", {}).get("trees")
-    model = f"; model: the bench's copy of @champion, {trees} trees" if trees else ""
+    trees = results.get("trees")
+    model = (
+        f"; models: fixed recipe (search_space.DEFAULT_POINT, seed 42), {trees} trees unless "
+        "a row says otherwise"
+        if trees
+        else ""
+    )
     return "\n".join([f"Machine: {machine()}{model}", "", *rows, *checks, ""])
 
 

@@ -56,6 +56,22 @@ def scenario_settings(base: Settings, name: str, partitions: int) -> Settings:
     return settings
 
 
+def variant(settings: Settings, tag: str, model_name: str) -> Settings:
+    """Another reader of the same input topic: its own group, outputs and model."""
+    settings = replace(
+        settings,
+        predictions_topic=f"{settings.predictions_topic}-{tag}",
+        dlq_topic=f"{settings.dlq_topic}-{tag}",
+        predictor_group=f"{settings.predictor_group}-{tag}",
+        instance_id=f"{settings.instance_id}-{tag}",
+        model_name=model_name,
+    )
+    ensure_topics(
+        settings.bootstrap_servers, settings.topic_specs(), security=kafka_security(settings)
+    )
+    return settings
+
+
 def preload(settings: Settings, rows: list[dict[str, Any]], count: int) -> None:
     """Adult rows replayed with fresh request ids, produced as fast as the client allows."""
     producer = make_producer(settings, "bench-load", linger_ms=20, batch_size=1024 * 1024)
