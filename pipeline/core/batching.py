@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
+
 from pipeline.core.events import Event, parse_event
 from pipeline.core.messages import dlq_headers, now_ms, prediction_record
 from pipeline.core.schema import FEATURE_FIELDS, LABELS
@@ -44,9 +46,11 @@ class BatchResult:
     predictions: list[Output] = field(default_factory=list)
     dead_letters: list[Output] = field(default_factory=list)
     labelled: int = 0
-    # For live monitoring: (probability, 1 if the event's own label is positive) per labelled
-    # event, and the scored events as columns (drift windows count them).
-    outcomes: list[tuple[float, int]] = field(default_factory=list)
+    # For live monitoring: the probability and the truth (1 if the event's own label is
+    # positive) of each labelled event, as arrays (quality windows are numpy all the way), and
+    # the scored events as columns (drift windows count them).
+    outcome_proba: np.ndarray = field(default_factory=lambda: np.empty(0))
+    outcome_truth: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int8))
     columns: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     # (request id, probability) of the events scored without a label: a late label may join.
     unlabelled: list[tuple[str, float]] = field(default_factory=list)
@@ -84,10 +88,13 @@ def score_batch(
     if not valid:
         return result
     result.columns = columns_of([e for e, _ in valid])
-    probabilities = serving.model.predict_proba(result.columns).tolist()
+    scores = serving.model.predict_proba(result.columns)
+    probabilities = scores.tolist()
+    labelled_at: list[int] = []
+    truth: list[bool] = []
     threshold = serving.model.threshold
     scored_at = now_ms()
-    for (event, record), probability in zip(valid, probabilities, strict=True):
+    for at, ((event, record), probability) in enumerate(zip(valid, probabilities, strict=True)):
         label = LABELS[1] if probability >= threshold else LABELS[0]
         value = prediction_record(
             event.request_id,
@@ -102,8 +109,12 @@ def score_batch(
         )
         result.predictions.append(Output(event.request_id.encode(), value))
         if event.label is not None:
-            result.outcomes.append((probability, int(event.label == LABELS[1])))
+            labelled_at.append(at)
+            truth.append(event.label == LABELS[1])
         else:
             result.unlabelled.append((event.request_id, probability))
-    result.labelled = len(result.outcomes)
+    if truth:
+        result.outcome_proba = scores[labelled_at]
+        result.outcome_truth = np.array(truth, dtype=np.int8)
+    result.labelled = len(truth)
     return result

@@ -61,14 +61,17 @@ def _log_loss(positives: np.ndarray, proba: np.ndarray) -> float:
 
 @dataclass
 class _VersionState:
-    truth: list[int] = field(default_factory=list)
-    proba: list[float] = field(default_factory=list)
+    """The open window as the arrays that came in; joined only when the window closes."""
+
+    proba: list[np.ndarray] = field(default_factory=list)
+    truth: list[np.ndarray] = field(default_factory=list)
+    rows: int = 0
     windows: int = 0
     ewma: dict[int, dict[str, float]] = field(default_factory=dict)
 
 
 class OnlineQuality:
-    """Feed (version, probability, label) as labels arrive; closed windows come back."""
+    """Feed (version, probabilities, labels) as labels arrive; closed windows come back."""
 
     def __init__(self, window: int = 1000, threshold: float = 0.5) -> None:
         if window < 10:
@@ -78,22 +81,30 @@ class OnlineQuality:
         self._versions: dict[int, _VersionState] = {}
 
     def add(self, version: int, pairs: Iterable[tuple[float, int]]) -> list[WindowReport]:
+        """(probability, label) pairs, as the late-label join completes them."""
+        taken = list(pairs)
+        if not taken:
+            return []
+        proba, truth = zip(*taken, strict=True)
+        return self.add_arrays(version, np.asarray(proba, dtype=np.float64), np.asarray(truth))
+
+    def add_arrays(self, version: int, proba: np.ndarray, truth: np.ndarray) -> list[WindowReport]:
+        """Windows hold exactly `window` labelled events whatever the batch sizes."""
         state = self._versions.setdefault(version, _VersionState())
         reports = []
-        pending = list(pairs)
-        while pending:
-            room = self.window - len(state.truth)
-            taken, pending = pending[:room], pending[room:]
-            probabilities, labels = zip(*taken, strict=True)
-            state.proba.extend(probabilities)
-            state.truth.extend(labels)
-            if len(state.truth) >= self.window:
+        while proba.size:
+            room = self.window - state.rows
+            state.proba.append(proba[:room])
+            state.truth.append(truth[:room])
+            state.rows += min(room, proba.size)
+            proba, truth = proba[room:], truth[room:]
+            if state.rows >= self.window:
                 reports.append(self._close(version, state))
         return reports
 
     def _close(self, version: int, state: _VersionState) -> WindowReport:
-        truth, proba = np.asarray(state.truth), np.asarray(state.proba)
-        state.truth, state.proba = [], []
+        truth, proba = np.concatenate(state.truth), np.concatenate(state.proba)
+        state.truth, state.proba, state.rows = [], [], 0
         state.windows += 1
         metrics = window_metrics(truth, proba, self.threshold)
         for span in EWMA_SPANS:

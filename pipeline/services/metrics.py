@@ -197,22 +197,24 @@ class Instruments:
 
     def after_batch(
         self,
-        timestamps_ms: Sequence[int],
+        records: Sequence[object],
         scored: int,
         dlq_reasons: Sequence[str],
         scoring_s: float,
         scored_at_ms: float,
     ) -> None:
+        """`records`: the batch as polled; only a stride of them is read for latencies."""
         m = self.metrics
-        m.consumed.inc(len(timestamps_ms))
-        m.batch_size.observe(len(timestamps_ms))
+        m.consumed.inc(len(records))
+        m.batch_size.observe(len(records))
         m.scoring.observe(scoring_s)
         if scored:
             m.scored.inc(scored)
         for reason in dlq_reasons:
             m.dead_lettered.labels(reason=dlq_reason_label(reason)).inc()
-        stride = max(1, len(timestamps_ms) // LATENCY_SAMPLES_PER_BATCH)
-        for stamp in timestamps_ms[::stride]:
+        stride = max(1, len(records) // LATENCY_SAMPLES_PER_BATCH)
+        for record in records[::stride]:
+            stamp = getattr(record, "timestamp", 0)
             if stamp > 0:
                 m.event_to_scored.observe(max(scored_at_ms - stamp, 0.0) / 1000)
 

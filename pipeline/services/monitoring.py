@@ -112,14 +112,13 @@ class LiveMonitor:
         """`late`: (probability, label) pairs completed by labels that came after their event,
         per version that scored them."""
         reasons = []
-        outcomes = {version: result.outcomes} if result.outcomes else {}
+        reports = self.quality.add_arrays(version, result.outcome_proba, result.outcome_truth)
         for scored_by, pairs in (late or {}).items():
-            outcomes[scored_by] = outcomes.get(scored_by, []) + pairs
-        for scored_by, pairs in outcomes.items():
-            for report in self.quality.add(scored_by, pairs):
-                self._publish_quality(report)
-                if scored_by == version and self._decayed(report):
-                    reasons.append(REASON_QUALITY)
+            reports += self.quality.add(scored_by, pairs)
+        for report in reports:
+            self._publish_quality(report)
+            if report.version == version and self._decayed(report):
+                reasons.append(REASON_QUALITY)
         if result.columns and self._watch(version, profile):
             assert self.drift is not None
             stride = self.settings.drift_sample_every

@@ -195,7 +195,7 @@ class Predictor:
             publisher.publish(consumer, result, retrain, next_offsets(records))
             self._count(result, retrain)
             self.instruments.after_batch(
-                [getattr(r, "timestamp", 0) for r in records],
+                records,
                 len(result.predictions),
                 [dict(o.headers or [])[DLQ_REASON].decode() for o in result.dead_letters],
                 scoring_s,

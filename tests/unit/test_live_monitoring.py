@@ -3,6 +3,7 @@ the sample app's perturbations do what they say; the reference profile travels w
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -11,10 +12,10 @@ import pytest
 from pipeline.config.settings import Settings
 from pipeline.core.batching import BatchResult, ServingModel, columns_of, score_batch
 from pipeline.core.drift import reference_profile
-from pipeline.core.events import parse_event
+from pipeline.core.events import encode_event, parse_event
 from pipeline.core.perturb import Perturbation, parse_perturbation
 from pipeline.core.quality import WindowReport
-from pipeline.core.schema import FIELD_KINDS, LABEL_FIELD
+from pipeline.core.schema import FIELD_KINDS, LABEL_FIELD, normalize_label
 from pipeline.core.scoring import ScoringModel
 from pipeline.errors import ConfigError
 from pipeline.registry.online import VersionRecord, window_metrics
@@ -41,30 +42,25 @@ def monitor(settings: Settings, holdout_auc: float = 0.9) -> tuple[LiveMonitor, 
     return LiveMonitor(settings, PredictorMetrics(), writer, clock), logged, clock
 
 
-def outcomes(n: int, flipped: bool, seed: int = 0) -> list[tuple[float, int]]:
+def outcomes(n: int, flipped: bool, seed: int = 0) -> BatchResult:
+    """A scored batch of `n` labelled events; `flipped`: the labels say the opposite."""
     rng = np.random.default_rng(seed)
     truth = rng.integers(0, 2, n)
     proba = np.clip(truth * 0.6 + rng.normal(0.2, 0.15, n), 0, 1)
     labels = 1 - truth if flipped else truth
-    return list(zip(proba.tolist(), labels.tolist(), strict=True))
+    return BatchResult(outcome_proba=proba, outcome_truth=labels.astype(np.int8))
 
 
 def test_flipped_labels_ask_for_a_quality_retrain_and_requests_are_debounced() -> None:
     settings = replace(Settings(), quality_window=100, retrain_min_interval_s=60)
     live, logged, clock = monitor(settings)
-    good = live.observe(1, None, BatchResult(outcomes=outcomes(100, flipped=False)))
+    good = live.observe(1, None, outcomes(100, flipped=False))
     assert good is None
-    assert (
-        live.observe(1, None, BatchResult(outcomes=outcomes(100, flipped=True, seed=1)))
-        == "quality"
-    )
+    assert live.observe(1, None, outcomes(100, flipped=True, seed=1)) == "quality"
     # Another bad window within the interval: no second request.
-    assert live.observe(1, None, BatchResult(outcomes=outcomes(100, flipped=True, seed=2))) is None
+    assert live.observe(1, None, outcomes(100, flipped=True, seed=2)) is None
     clock.now += 61
-    assert (
-        live.observe(1, None, BatchResult(outcomes=outcomes(100, flipped=True, seed=3)))
-        == "quality"
-    )
+    assert live.observe(1, None, outcomes(100, flipped=True, seed=3)) == "quality"
     live.close()
     assert [report.index for _, report in logged] == [1, 2, 3, 4]
     assert {run for run, _ in logged} == {"run-1"}
@@ -76,7 +72,7 @@ def test_a_version_without_a_holdout_auc_is_never_called_decayed() -> None:
     settings = replace(Settings(), quality_window=100, retrain_min_interval_s=0)
     live, _, _ = monitor(settings)
     live.writer.records[1] = VersionRecord("run-1", None)
-    assert live.observe(1, None, BatchResult(outcomes=outcomes(100, flipped=True))) is None
+    assert live.observe(1, None, outcomes(100, flipped=True)) is None
     live.close()
 
 
@@ -165,10 +161,20 @@ def test_a_batch_hands_labelled_outcomes_and_columns_to_the_monitor(adult) -> No
         def __init__(self, offset: int, value: bytes) -> None:
             self.offset, self.value = offset, value
 
-    records = [Record(i, v) for i, v in enumerate(encoded(adult, 20))]
+    rows = event_rows(adult.test.head(20))
+    for row in rows[::3]:  # every third event comes without its label (it may come later)
+        del row[LABEL_FIELD]
+    values = [encode_event(f"r{i}", row) for i, row in enumerate(rows)]
+    records = [Record(i, v) for i, v in enumerate(values)]
     result = score_batch(records, ServingModel(model, "m", 1), 1 << 16, "test")
-    assert result.labelled == len(result.outcomes) == 20
-    assert all(label in (0, 1) and 0 <= p <= 1 for p, label in result.outcomes)
+    labelled = [i for i in range(20) if i % 3]
+    assert result.labelled == len(result.outcome_proba) == len(result.outcome_truth) == 13
+    assert [request_id for request_id, _ in result.unlabelled] == [f"r{i}" for i in range(0, 20, 3)]
+    # Each labelled event's own score and label, in order, as its published record says.
+    published = [json.loads(p.value)["probability"] for p in result.predictions]
+    assert result.outcome_proba.tolist() == [published[i] for i in labelled]
+    truth = [normalize_label(rows[i][LABEL_FIELD]) == ">50K" for i in labelled]
+    assert result.outcome_truth.tolist() == [int(t) for t in truth]
     assert len(result.columns["age"]) == 20
 
 

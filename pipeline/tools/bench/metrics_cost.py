@@ -60,9 +60,7 @@ def _pass(
             instruments.after_poll(serving.version, 0)
             late = labels.drain()
             monitor.observe(serving.version, serving.model.profile, result, late)
-            instruments.after_batch(
-                [r.timestamp for r in batch], len(result.predictions), [], 0.001, time.time() * 1000
-            )
+            instruments.after_batch(batch, len(result.predictions), [], 0.001, time.time() * 1000)
             watching += time.thread_time() - before
     elapsed = time.thread_time() - started
     writer.close()
