@@ -17,6 +17,7 @@ from pipeline.errors import ConfigError
 ENV_PREFIX = "PIPELINE_"
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+CANDIDATE_ALIASES = ("champion", "challenger")
 ALL = frozenset({"initialize", "predictor", "trainer", "sample_app", "demo", "ops"})
 
 
@@ -83,6 +84,11 @@ class Settings:
         topics.LABELS_TOPIC,
         "topic of labels that come after their event (request id and label), joined to "
         "predictions for online quality",
+    )
+    shadow_topic: str = setting(
+        topics.SHADOW_TOPIC,
+        "topic of the @challenger's scores (beside the champion's) of --shadow-fraction of the "
+        "events; never read by upstream services",
     )
     predictor_group: str = setting(topics.PREDICTOR_GROUP, "consumer group of the Predictors")
     trainer_group: str = setting(topics.TRAINER_GROUP, "consumer group of the Trainer")
@@ -193,6 +199,14 @@ class Settings:
         SERVING,
         minimum=0.0,
     )
+    shadow_fraction: float = setting(
+        0.1,
+        "share of events the @challenger (when there is one) also scores, in the same batch; "
+        "chosen by request id, so every instance picks the same events (0: none)",
+        SERVING,
+        minimum=0.0,
+        maximum=1.0,
+    )
     alias_poll_s: float = setting(
         10.0,
         "how often a Predictor re-reads the @champion alias, the truth it follows "
@@ -225,6 +239,12 @@ class Settings:
         "and only if its observed holdout AUC gain over the champion is at least this",
         TRAINER,
         minimum=0,
+    )
+    candidates_to: str = setting(
+        "champion",
+        "the alias a retrained model that passes the gate receives: champion (served at once) "
+        "or challenger (scored in the shadow first)",
+        TRAINER,
     )
     retry_backoff_s: float = setting(
         5.0,
@@ -303,6 +323,7 @@ class Settings:
             self.input_partitions,
             self.heartbeat_topic,
             self.labels_topic,
+            self.shadow_topic,
         )
 
 
@@ -376,6 +397,10 @@ def settings_from(
             raise ConfigError(f"setting {spec.name}={value} must be at most {maximum}")
         if spec.name == "kafka_security_protocol" and value not in SECURITY_PROTOCOLS:
             raise ConfigError(f"setting {spec.name}={value!r} is not one of {SECURITY_PROTOCOLS}")
+        if spec.name == "candidates_to" and value not in CANDIDATE_ALIASES:
+            raise ConfigError(
+                f"setting candidates_to={value!r} is not one of {', '.join(CANDIDATE_ALIASES)}"
+            )
         if spec.name == "log_level":
             value = str(value).upper()
             if value not in LOG_LEVELS:

@@ -6,6 +6,7 @@ ones are scored with ONE predict call, which is what makes micro-batching fast.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -16,7 +17,10 @@ from pipeline.core.events import Event, parse_event
 from pipeline.core.messages import dlq_headers, now_ms, prediction_record
 from pipeline.core.schema import FEATURE_FIELDS, LABELS
 from pipeline.core.scoring import ScoringModel
+from pipeline.core.shadow import in_shadow, shadow_outputs
 from pipeline.errors import ValidationError
+
+log = logging.getLogger(__name__)
 
 
 class InputRecord(Protocol):
@@ -54,6 +58,8 @@ class BatchResult:
     columns: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     # (request id, probability) of the events scored without a label: a late label may join.
     unlabelled: list[tuple[str, float]] = field(default_factory=list)
+    # The challenger's answers for the events in its shadow: for the shadow topic only.
+    shadow: list[Output] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -73,8 +79,14 @@ def columns_of(events: Sequence[Event]) -> dict[str, tuple[Any, ...]]:
 
 
 def score_batch(
-    records: Sequence[InputRecord], serving: ServingModel, max_event_bytes: int, instance_id: str
+    records: Sequence[InputRecord],
+    serving: ServingModel,
+    max_event_bytes: int,
+    instance_id: str,
+    challenger: ServingModel | None = None,
+    shadow_fraction: float = 0.0,
 ) -> BatchResult:
+    """`challenger`: also scores the events `in_shadow` picks, in this same batch."""
     result = BatchResult()
     valid: list[tuple[Event, InputRecord]] = []
     for record in records:
@@ -117,4 +129,40 @@ def score_batch(
         result.outcome_proba = scores[labelled_at]
         result.outcome_truth = np.array(truth, dtype=np.int8)
     result.labelled = len(truth)
+    if challenger is not None and shadow_fraction > 0:
+        result.shadow = _shadow(valid, scores, serving, challenger, shadow_fraction, scored_at)
     return result
+
+
+def _shadow(
+    valid: Sequence[tuple[Event, InputRecord]],
+    scores: np.ndarray,
+    champion: ServingModel,
+    challenger: ServingModel,
+    fraction: float,
+    scored_at: int,
+) -> list[Output]:
+    """The challenger scores its share of the valid events with one predict call of its own;
+    a challenger that cannot score them costs the shadow, never the batch."""
+    picked = [i for i, (event, _) in enumerate(valid) if in_shadow(event.request_id, fraction)]
+    if not picked:
+        return []
+    events = [valid[i][0] for i in picked]
+    try:
+        theirs = challenger.model.predict_proba(columns_of(events))
+    except Exception:  # a broken challenger must not stop the champion scoring
+        log.exception("the challenger (version %d) failed to score", challenger.version)
+        return []
+    about = [
+        (event.request_id, event.label, (record.topic, record.partition, record.offset))
+        for event, record in (valid[i] for i in picked)
+    ]
+    outputs = shadow_outputs(
+        about,
+        champion.name,
+        (champion.version, scores[picked], champion.model.threshold),
+        (challenger.version, theirs, challenger.model.threshold),
+        LABELS,
+        scored_at,
+    )
+    return [Output(key, value) for key, value in outputs]

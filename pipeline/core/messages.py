@@ -77,6 +77,40 @@ def prediction_record(
     )
 
 
+@dataclass(frozen=True)
+class Scored:
+    """One model's answer for an event."""
+
+    version: int
+    probability: float
+    label: str
+
+
+def shadow_record(
+    request_id: str,
+    model_name: str,
+    champion: Scored,
+    challenger: Scored,
+    truth: str | None,
+    source: tuple[str, int, int],
+    scored_at_ms: int,
+) -> bytes:
+    """On the shadow topic only: both models' answers for one event, and its own label if it
+    came with one, so champion and challenger are compared on the same events."""
+    topic, partition, offset = source
+    return _ENCODER.encode(
+        {
+            "request_id": request_id,
+            "model_name": model_name,
+            "champion": asdict(champion),
+            "challenger": asdict(challenger),
+            "truth": truth,
+            "scored_at_ms": scored_at_ms,
+            "source": {"topic": topic, "partition": partition, "offset": offset},
+        }
+    )
+
+
 def dlq_headers(
     reason: str, field: str | None, topic: str, partition: int, offset: int, instance_id: str
 ) -> list[tuple[str, bytes]]:

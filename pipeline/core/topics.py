@@ -11,6 +11,8 @@ RETRAIN_TOPIC: Final = "retrain_topic"
 HEARTBEAT_TOPIC: Final = "predictor_heartbeats"
 # Labels that arrive after their event ({"request_id", "label"}), joined to predictions.
 LABELS_TOPIC: Final = "app_labels"
+# The challenger's scores of a share of the events, beside the champion's; never served.
+SHADOW_TOPIC: Final = "app_predictions_shadow"
 
 PREDICTOR_GROUP: Final = "predictor"
 TRAINER_GROUP: Final = "trainer"
@@ -31,6 +33,7 @@ def topic_specs(
     input_partitions: int = 4,
     heartbeat_topic: str = HEARTBEAT_TOPIC,
     labels_topic: str = LABELS_TOPIC,
+    shadow_topic: str = SHADOW_TOPIC,
 ) -> list[TopicSpec]:
     """The retrain topic keeps one partition so announcements stay in order for every reader."""
     return [
@@ -40,4 +43,5 @@ def topic_specs(
         TopicSpec(retrain_topic, 1),
         TopicSpec(heartbeat_topic, 1, {"cleanup.policy": "compact", "segment.ms": "600000"}),
         TopicSpec(labels_topic, input_partitions),
+        TopicSpec(shadow_topic, input_partitions),
     ]

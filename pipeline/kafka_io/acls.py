@@ -71,6 +71,7 @@ def role_grants(role: str, settings: Settings) -> list[Grant]:
             Grant("topic", s.input_topic, ("Read",), "consume events in its group"),
             Grant("topic", s.retrain_topic, ("Read", "Write"), "hear model news, ask retrains"),
             Grant("topic", s.predictions_topic, ("Write",), "publish predictions"),
+            Grant("topic", s.shadow_topic, ("Write",), "publish the challenger's shadow scores"),
             Grant(
                 "topic",
                 s.dlq_topic,

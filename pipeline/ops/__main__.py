@@ -17,7 +17,9 @@ from pipeline.ops.report import format_status
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m pipeline.ops", description=__doc__)
-    verbs = root.add_subparsers(dest="verb", metavar="{status,promote,rollback,retrain,capacity}")
+    verbs = root.add_subparsers(
+        dest="verb", metavar="{status,promote,rollback,challenger,retrain,capacity}"
+    )
     # Every verb takes the pipeline's settings (flags or PIPELINE_* variables) after its name.
     common = [build_parser("ops", "", add_help=False)]
 
@@ -29,6 +31,12 @@ def parser() -> argparse.ArgumentParser:
     promote = verb("promote", "check VERSION, make it @champion, announce")
     promote.add_argument("version", help="the registry version to promote")
     verb("rollback", "@champion back to the previous champion, announce")
+    shadow = verb(
+        "challenger", "check VERSION, make it @challenger (scored in the shadow), announce"
+    )
+    shadow.add_argument("version", nargs="?", help="the registry version to shadow")
+    shadow.add_argument("--clear", action="store_true", help="no challenger any more")
+    shadow.add_argument("--reason", default="", help="why, recorded in the alias history")
     retrain = verb("retrain", "send a retrain request by hand")
     retrain.add_argument("--reason", default="", help="why, recorded with the training")
     size = verb("capacity", "Predictors, partitions, broker and Trainer load for an event rate")
@@ -69,14 +77,33 @@ def run(args: argparse.Namespace) -> int:
     elif args.verb == "rollback":
         version = commands.rollback(settings)
         print(f"rolled back: version {version} of {settings.model_name} is @champion; announced")
+    elif args.verb == "challenger":
+        print(_challenger(settings, args))
     elif args.verb == "capacity":
         print(_capacity(args, settings.alias_poll_s))
     elif args.verb == "retrain":
         request = commands.request_retrain(settings, args.reason)
         print(f"retrain requested ({request.reason}), id {request.request_id}")
     else:
-        raise ConfigError("name a command: status, promote VERSION, rollback, retrain or capacity")
+        raise ConfigError(
+            "name a command: status, promote VERSION, rollback, challenger VERSION|--clear, "
+            "retrain or capacity"
+        )
     return 0
+
+
+def _challenger(settings: Settings, args: argparse.Namespace) -> str:
+    if args.clear == (args.version is not None):
+        raise ConfigError("challenger takes a VERSION or --clear, one of the two")
+    name = settings.model_name
+    if args.clear:
+        cleared = commands.clear_challenger(settings, args.reason or "cleared by hand")
+        if cleared is None:
+            return f"{name} has no @challenger; nothing to clear"
+        return f"@challenger of {name} cleared (was version {cleared}); announced"
+    version = _version(args.version)
+    commands.set_challenger(settings, version, args.reason or "set by hand")
+    return f"version {version} of {name} is @challenger, scored in the shadow; announced"
 
 
 def _capacity(args: argparse.Namespace, alias_poll_s: float) -> str:

@@ -1,4 +1,5 @@
-"""The operator's verbs. Each move of `@champion` is checked, recorded and announced."""
+"""The operator's verbs. Each move of `@champion` or `@challenger` is checked, recorded and
+announced."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pipeline.core.messages import REASON_BY_HAND, ModelReady, RetrainRequest, n
 from pipeline.errors import BrokerError, ConfigError
 from pipeline.kafka_io.clients import make_producer
 from pipeline.ops.heartbeats import latest_heartbeats
-from pipeline.registry import artifacts, lifecycle, tracking
+from pipeline.registry import artifacts, challenger, lifecycle, tracking
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ def status(settings: Settings) -> dict[str, Any]:
     versions = lifecycle.recent_versions(settings, VERSIONS_SHOWN)
     return {
         "champion": tracking.champion_version(settings),
+        "challenger": challenger.challenger_version(settings),
         "history": tracking.champion_history(settings),
         "versions": [
             {
@@ -74,6 +76,29 @@ def rollback(settings: Settings) -> int:
     raise ConfigError(f"{settings.model_name} has no earlier champion to roll back to")
 
 
+def set_challenger(settings: Settings, version: int, reason: str = "set by hand") -> int:
+    """Check the version as a Predictor would, make it @challenger, announce: every Predictor
+    shadows it from its next batch."""
+    tracking.connect(settings)
+    if not lifecycle.version_exists(settings, version):
+        raise ConfigError(f"{settings.model_name} has no version {version}")
+    if version == tracking.champion_version(settings):
+        raise ConfigError(f"version {version} is @champion; a challenger must be another version")
+    artifacts.load_scoring_model(settings.model_name, version)  # ModelError: exit 5
+    challenger.set_challenger(settings, version, by=f"ops ({getpass.getuser()})", reason=reason)
+    _send(settings, _announcement(settings, version, reason, promoted=False))
+    return version
+
+
+def clear_challenger(settings: Settings, reason: str = "cleared by hand") -> int | None:
+    """No more shadow scoring: the alias goes, the Predictors hear it and drop the model."""
+    tracking.connect(settings)
+    version = challenger.clear_challenger(settings, by=f"ops ({getpass.getuser()})", reason=reason)
+    if version is not None:
+        _send(settings, _announcement(settings, version, reason, promoted=False))
+    return version
+
+
 def request_retrain(settings: Settings, reason: str = "") -> RetrainRequest:
     request = RetrainRequest(
         instance_id=f"ops-{getpass.getuser()}",
@@ -86,18 +111,20 @@ def request_retrain(settings: Settings, reason: str = "") -> RetrainRequest:
     return request
 
 
-def _announcement(settings: Settings, version: int, reason: str) -> ModelReady:
+def _announcement(
+    settings: Settings, version: int, reason: str, promoted: bool = True
+) -> ModelReady:
     return ModelReady(
         model_name=settings.model_name,
         version=version,
         uri=tracking.model_uri(settings.model_name, version),
         metrics={},
         champion_metrics={},
-        promoted=True,
+        promoted=promoted,
         requests=0,
         end_offsets={},
         announced_at_ms=now_ms(),
-        gate={"promoted": True, "reason": reason},
+        gate={"promoted": promoted, "reason": reason},
     )
 
 

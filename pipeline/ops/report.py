@@ -12,7 +12,13 @@ def _ago(ms: int) -> str:
 
 
 def format_status(report: dict[str, Any]) -> str:
-    lines = [f"@champion: version {report['champion']}", "", "alias history (newest first):"]
+    shadow = report.get("challenger")
+    lines = [
+        f"@champion: version {report['champion']}",
+        f"@challenger: {f'version {shadow} (scored in the shadow)' if shadow else 'none'}",
+        "",
+        "alias history (newest first):",
+    ]
     for entry in reversed(report["history"][-10:]):
         lines.append(
             f"  v{entry.get('version')}  {_ago(int(entry.get('at_ms', 0)))}  "
@@ -22,7 +28,7 @@ def format_status(report: dict[str, Any]) -> str:
     for v in report["versions"]:
         auc = v["holdout"].get("auc")
         auc_text = f"{auc:.4f}" if auc is not None else "  -   "
-        mark = "*" if v["version"] == report["champion"] else " "
+        mark = "*" if v["version"] == report["champion"] else "~" if v["version"] == shadow else " "
         lines.append(
             f" {mark}v{v['version']:<4} holdout AUC {auc_text}  "
             f"{'promoted' if v['promoted'] else 'kept    '}  {v['gate'][:90]}"

@@ -57,16 +57,24 @@ def load_champion(settings: Settings) -> ServingModel:
 
 
 class ModelSlot:
-    """The one reference the hot path reads; swapped only between two micro-batches."""
+    """The references the hot path reads (the champion, and the challenger in its shadow);
+    swapped only between two micro-batches."""
 
     def __init__(self, serving: ServingModel) -> None:
         self.current = serving
+        self.challenger: ServingModel | None = None
         self._pending: ServingModel | None = None
+        # (the challenger to take, or None to drop it), when a change waits for the next batch
+        self._pending_challenger: tuple[ServingModel | None] | None = None
         self._lock = threading.Lock()
 
     def offer(self, serving: ServingModel) -> None:
         with self._lock:
             self._pending = serving
+
+    def offer_challenger(self, serving: ServingModel | None) -> None:
+        with self._lock:
+            self._pending_challenger = (serving,)
 
     @property
     def target_version(self) -> int:
@@ -74,11 +82,22 @@ class ModelSlot:
         pending = self._pending
         return pending.version if pending is not None else self.current.version
 
+    @property
+    def challenger_target(self) -> int | None:
+        """The challenger's version once the pending change (if any) is done; None: none."""
+        pending = self._pending_challenger
+        shadow = pending[0] if pending is not None else self.challenger
+        return shadow.version if shadow is not None else None
+
     def swap_if_pending(self) -> bool:
-        if self._pending is None:  # the common case costs one attribute read
-            return False
+        """True when the champion changed."""
+        if self._pending is None and self._pending_challenger is None:
+            return False  # the common case costs two attribute reads
         with self._lock:
             pending, self._pending = self._pending, None
+            shadow, self._pending_challenger = self._pending_challenger, None
+        if shadow is not None:
+            self._take_challenger(shadow[0])
         if pending is None:
             return False
         previous, self.current = self.current, pending
@@ -86,6 +105,14 @@ class ModelSlot:
             "swapped model %s version %d -> %d", pending.name, previous.version, pending.version
         )
         return True
+
+    def _take_challenger(self, shadow: ServingModel | None) -> None:
+        before = self.challenger.version if self.challenger is not None else None
+        self.challenger = shadow
+        if shadow is None:
+            log.info("challenger version %s left the shadow", before)
+        else:
+            log.info("challenger version %d scores in the shadow (was %s)", shadow.version, before)
 
 
 def announcement_reader(consumer_factory: Callable[[], KafkaConsumer], topic: str) -> KafkaConsumer:
@@ -113,12 +140,14 @@ class ModelWatcher(threading.Thread):
         read_alias: AliasReader | None = None,
         load: Loader | None = None,
         poll_s: float = 10.0,
+        read_challenger: AliasReader | None = None,
     ) -> None:
         super().__init__(name="model-watcher", daemon=True)
         self.consumer = consumer
         self.slot = slot
         self.model_name = model_name
         self.read_alias = read_alias or (lambda: None)
+        self.read_challenger = read_challenger or (lambda: None)
         self.load = load or self._load
         self.poll_s = poll_s
         self.refused = 0
@@ -166,7 +195,7 @@ class ModelWatcher(threading.Thread):
                 self.model_name,
             )
             return
-        log.info("version %d announced; reconciling with @champion", message.version)
+        log.info("version %d announced; reconciling with the aliases", message.version)
         self.reconcile()
 
     def reconcile(self) -> None:
@@ -188,6 +217,34 @@ class ModelWatcher(threading.Thread):
         self._due = time.monotonic() + self.poll_s
 
     def _reconcile(self) -> None:
+        self._reconcile_champion()
+        self._reconcile_challenger()
+
+    def reconcile_challenger(self) -> None:
+        """At start-up, so a restarted Predictor shadows again from its first batch; registry
+        trouble here only delays the shadow until the timer's next try."""
+        try:
+            self._reconcile_challenger()
+        except RegistryError as exc:
+            log.warning("@challenger not read at start-up (%s); retried on the timer", exc)
+
+    def _reconcile_challenger(self) -> None:
+        """The challenger is loaded and checked as a champion is; a refused one stays out."""
+        wanted = self.read_challenger()
+        if wanted == self.slot.challenger_target or wanted in self.refused_versions:
+            return
+        if wanted is None:
+            self.slot.offer_challenger(None)
+            return
+        try:
+            shadow = self.load(wanted)
+        except ModelError as exc:
+            self._refuse(wanted, f"as @challenger: {exc}")
+            return
+        log.info("@challenger names version %d; checked, shadowing from the next batch", wanted)
+        self.slot.offer_challenger(shadow)
+
+    def _reconcile_champion(self) -> None:
         wanted = self.read_alias()
         if wanted is None or wanted == self.slot.target_version:
             return

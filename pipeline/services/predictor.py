@@ -18,7 +18,7 @@ from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
 from pipeline.config.settings import Settings, check_consistent
-from pipeline.core.batching import BatchResult, Output, score_batch
+from pipeline.core.batching import BatchResult, Output, ServingModel, score_batch
 from pipeline.core.messages import DLQ_REASON, REASON_COUNT, RetrainRequest, to_json
 from pipeline.core.model_checks import check_scores
 from pipeline.core.scoring import ScoringModel
@@ -31,6 +31,7 @@ from pipeline.kafka_io.clients import (
     require_topic,
 )
 from pipeline.registry import tracking
+from pipeline.registry.challenger import challenger_version
 from pipeline.services.health import HealthState, serve_health
 from pipeline.services.heartbeat import HeartbeatPublisher
 from pipeline.services.hot_swap import (
@@ -109,7 +110,9 @@ class Predictor:
             read_alias=lambda: tracking.champion_version(settings),
             load=lambda version: load_version(settings, version),
             poll_s=settings.alias_poll_s,
+            read_challenger=lambda: challenger_version(settings),
         )
+        self.watcher.reconcile_challenger()
         self.watcher.start()
         consumer = make_consumer(
             settings,
@@ -181,6 +184,8 @@ class Predictor:
                 self.slot.current,
                 self.settings.max_event_bytes,
                 self.settings.instance_name,
+                self._shadowing(),
+                self.settings.shadow_fraction,
             )
             scoring_s = time.perf_counter() - started
             assert self.monitor is not None
@@ -214,6 +219,14 @@ class Predictor:
             waiting = self.metrics.label_join_waiting
             waiting.labels("predictions").set(len(self.labels.predictions))
             waiting.labels("labels").set(len(self.labels.labels))
+
+    def _shadowing(self) -> ServingModel | None:
+        """The challenger, unless it is the champion itself (a promotion not yet cleared)."""
+        assert self.slot is not None
+        challenger = self.slot.challenger
+        if challenger is None or challenger.version == self.slot.current.version:
+            return None
+        return challenger
 
     def _serving_model(self) -> ScoringModel:
         if self.slot is None:

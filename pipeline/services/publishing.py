@@ -102,6 +102,7 @@ class BatchPublisher:
         futures = [
             producer.send(s.predictions_topic, value=o.value, key=o.key) for o in result.predictions
         ]
+        futures += [producer.send(s.shadow_topic, value=o.value, key=o.key) for o in result.shadow]
         futures += self._send_dead_letters(result.dead_letters)
         if retrain is not None:
             futures.append(producer.send(s.retrain_topic, value=retrain.value, key=retrain.key))

@@ -24,6 +24,7 @@ from pipeline.core.tuning import TuningConfig
 from pipeline.errors import ModelError
 from pipeline.kafka_io.event_reader import read_events, scored_offsets
 from pipeline.registry import artifacts, lifecycle, tracking
+from pipeline.registry.challenger import set_challenger
 from pipeline.registry.train_job import run_training
 from pipeline.services.gatekeeper import Decision, decide
 
@@ -90,8 +91,14 @@ def retrain(
     )
     decision = judge(settings, version, holdout)
     record(settings, version, result.registered.run_id, result.metrics, decision, requests)
-    if decision.promoted:
+    served = decision.promoted and settings.candidates_to == "champion"
+    if served:
         tracking.set_champion(settings, version, by="trainer", reason=decision.reason)
+    elif decision.promoted:  # passed the gate; the live traffic judges it in the shadow first
+        set_challenger(settings, version, by="trainer", reason=decision.reason)
+        lifecycle.annotate_version(
+            settings, version, {"gate.alias": "challenger"}, f"@challenger; {decision.reason}"
+        )
     log.info("version %d: %s", version, decision.reason)
     return ModelReady(
         model_name=settings.model_name,
@@ -99,11 +106,11 @@ def retrain(
         uri=result.registered.uri,
         metrics=result.metrics,
         champion_metrics=decision.champion_metrics,
-        promoted=decision.promoted,
+        promoted=served,
         requests=len(requests),
         end_offsets=end_offsets,
         request_ids=ids,
-        gate=decision.summary(),
+        gate={**decision.summary(), "alias": settings.candidates_to if decision.promoted else ""},
     )
 
 

@@ -131,6 +131,7 @@ def live_settings(bootstrap: str, unique: str, mlflow_home: Path, data_dir: Path
         dlq_topic=f"dlq-{unique}",
         retrain_topic=f"retrain-{unique}",
         labels_topic=f"labels-{unique}",
+        shadow_topic=f"shadow-{unique}",
         input_partitions=2,
         predictor_group=f"predictor-{unique}",
         trainer_group=f"trainer-{unique}",

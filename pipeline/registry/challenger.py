@@ -1,0 +1,87 @@
+"""The `@challenger` alias: a version that scores live traffic in the shadow of `@champion`.
+
+Predictors follow it as they follow `@champion` (on announcements and on a timer), score a
+share of the events with it and publish those scores apart; nothing upstream ever reads them.
+MLflow keeps no history of an alias, so every move is also appended to a tag of the model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from pipeline.config.settings import Settings
+from pipeline.errors import RegistryError
+
+log = logging.getLogger(__name__)
+
+CHALLENGER = "challenger"
+HISTORY_TAG = "pipeline.challenger_history"
+HISTORY_KEPT = 50
+
+
+def challenger_version(settings: Settings) -> int | None:
+    """The version behind `@challenger`, or None when there is none."""
+    try:
+        found = MlflowClient().get_model_version_by_alias(settings.model_name, CHALLENGER)
+    except MlflowException as exc:
+        if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code) or "not found" in str(exc).lower():
+            return None
+        raise RegistryError(
+            f"cannot read alias {CHALLENGER} of {settings.model_name}: {exc}"
+        ) from exc
+    return int(found.version)
+
+
+def set_challenger(settings: Settings, version: int, by: str = "", reason: str = "") -> None:
+    try:
+        MlflowClient().set_registered_model_alias(settings.model_name, CHALLENGER, str(version))
+    except MlflowException as exc:
+        raise RegistryError(f"cannot set alias {CHALLENGER} on version {version}: {exc}") from exc
+    _remember(settings, {"version": version, "action": "set", "by": by, "reason": reason})
+    log.info("@%s of %s -> version %d (%s)", CHALLENGER, settings.model_name, version, by or "?")
+
+
+def clear_challenger(settings: Settings, by: str = "", reason: str = "") -> int | None:
+    """The version that was `@challenger` (None if there was none); the alias is gone after."""
+    version = challenger_version(settings)
+    if version is None:
+        return None
+    try:
+        MlflowClient().delete_registered_model_alias(settings.model_name, CHALLENGER)
+    except MlflowException as exc:
+        raise RegistryError(f"cannot clear alias {CHALLENGER}: {exc}") from exc
+    _remember(settings, {"version": version, "action": "cleared", "by": by, "reason": reason})
+    log.info(
+        "@%s of %s cleared (was version %d): %s", CHALLENGER, settings.model_name, version, reason
+    )
+    return version
+
+
+def challenger_history(settings: Settings) -> list[dict[str, Any]]:
+    """Every move of @challenger made through the pipeline, oldest first."""
+    try:
+        tags = MlflowClient().get_registered_model(settings.model_name).tags or {}
+    except MlflowException as exc:
+        raise RegistryError(f"cannot read model {settings.model_name}: {exc}") from exc
+    try:
+        history = json.loads(tags.get(HISTORY_TAG, "[]"))
+    except ValueError:
+        return []
+    return history if isinstance(history, list) else []
+
+
+def _remember(settings: Settings, entry: dict[str, Any]) -> None:
+    history = challenger_history(settings)
+    history.append({**entry, "at_ms": int(time.time() * 1000)})
+    try:
+        MlflowClient().set_registered_model_tag(
+            settings.model_name, HISTORY_TAG, json.dumps(history[-HISTORY_KEPT:])
+        )
+    except MlflowException as exc:
+        raise RegistryError(f"cannot record the move of @{CHALLENGER}: {exc}") from exc

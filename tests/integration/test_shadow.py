@@ -1,0 +1,106 @@
+"""A challenger scores its share of live traffic in the shadow: on a real broker, through an
+operator's commands, a restart and a hot-swap of the champion."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from pipeline.config.settings import Settings
+from pipeline.core.shadow import in_shadow
+from pipeline.core.training import train_model
+from pipeline.core.tuning import TuningConfig
+from pipeline.ops.__main__ import main as ops
+from pipeline.registry import tracking
+from pipeline.services.predictor import Predictor
+
+from .conftest import TopicReader, await_true, in_thread, produce, register
+from .helpers import make_events
+from .test_lifecycle import ops_argv
+
+FRACTION = 0.4
+
+
+def test_a_challenger_scores_in_the_shadow_and_never_answers(
+    live: Settings, adult, trained_model, capsys
+) -> None:
+    settings = replace(live, alias_poll_s=2.0, shadow_fraction=FRACTION)
+    other = train_model(
+        adult.train.head(3000),
+        TuningConfig(max_evals=1, folds=2, max_rounds=30, early_stopping_rounds=5, seed=5),
+    ).model
+    challenger = register(settings, other, adult.test.head(50))
+    assert ops(ops_argv(settings, "challenger", str(challenger))) == 0
+    assert ops(ops_argv(settings, "status", "--json")) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["champion"] == 1 and report["challenger"] == challenger
+
+    answers = TopicReader(settings, settings.predictions_topic)
+    shadow = TopicReader(settings, settings.shadow_topic)
+    try:
+        _shadow_through_restart_swap_and_clear(
+            settings, adult, trained_model, answers, shadow, challenger
+        )
+    finally:
+        answers.close()
+        shadow.close()
+
+
+def _shadow_through_restart_swap_and_clear(
+    settings: Settings,
+    adult,
+    trained_model,
+    answers: TopicReader,
+    shadow: TopicReader,
+    challenger: int,
+) -> None:
+    sent: list[str] = []
+
+    def send(prefix: str, start: int) -> set[str]:
+        events = make_events(adult, 150, prefix, start=start)
+        produce(settings, events)
+        sent.extend(key for key, _ in events)
+        answers.wait_for(lambda r: len({x.key for x in r}) >= len(sent), 60, f"{prefix} answered")
+        return {key for key, _ in events if in_shadow(key, FRACTION)}
+
+    def shadowed(prefix: str) -> list[dict]:
+        return [r for r in shadow.json() if r["request_id"].startswith(f"{prefix}-")]
+
+    # From the first batch, and again from the first batch after a restart.
+    for prefix, start in (("a", 0), ("b", 150)):
+        with in_thread(Predictor(settings).run):
+            picked = send(prefix, start)
+            enough = len(picked)
+            shadow.wait_for(
+                lambda r, p=prefix, n=enough: len(shadowed(p)) >= n, 30, "shadow records"
+            )
+        assert {r["request_id"] for r in shadowed(prefix)} == picked
+        assert all(
+            r["champion"]["version"] == 1 and r["challenger"]["version"] == challenger
+            for r in shadowed(prefix)
+        )
+
+    predictor = Predictor(settings)
+    with in_thread(predictor.run):
+        # The champion is hot-swapped; the challenger stays in the shadow of the new one.
+        v3 = register(settings, trained_model, adult.test.head(50))
+        assert ops(ops_argv(settings, "promote", str(v3))) == 0
+        await_true(lambda: predictor.slot.current.version == v3, 30, "the swap to v3")
+        picked = send("c", 300)
+        shadow.wait_for(lambda r: len(shadowed("c")) >= len(picked), 30, "shadow after the swap")
+        assert {(r["champion"]["version"], r["challenger"]["version"]) for r in shadowed("c")} == {
+            (v3, challenger)
+        }
+        # Cleared: the Predictor drops it, and the next events have no shadow.
+        assert ops(ops_argv(settings, "challenger", "--clear")) == 0
+        await_true(lambda: predictor.slot.challenger is None, 30, "the challenger dropped")
+        send("d", 450)
+        for _ in range(5):  # written before the answers were, if at all
+            shadow.poll()
+        assert shadowed("d") == []
+
+    served = answers.json()
+    assert {a["model_version"] for a in served} == {1, v3}  # never the challenger's
+    assert all(r["challenger"]["version"] == challenger for r in shadow.json())
+    assert len(shadow.json()) == len({r["request_id"] for r in shadow.json()})
+    assert tracking.champion_version(settings) == v3

@@ -1,0 +1,161 @@
+"""The challenger in the shadow: which events it scores, what it publishes, how it comes and
+goes between batches."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from pipeline.config.settings import build_parser, settings_from
+from pipeline.core.batching import ServingModel, columns_of, score_batch
+from pipeline.core.events import encode_event, parse_event
+from pipeline.core.shadow import in_shadow
+from pipeline.core.training import train_model
+from pipeline.core.tuning import TuningConfig
+from pipeline.errors import ConfigError, ModelError
+from pipeline.ops.__main__ import main as ops
+from pipeline.services.hot_swap import ModelSlot, ModelWatcher
+from pipeline.tools.sample_stream import event_rows
+
+
+def test_the_shadow_share_is_chosen_by_request_id_alone() -> None:
+    ids = [f"req-{i}" for i in range(20_000)]
+    picked = [i for i in ids if in_shadow(i, 0.1)]
+    assert 0.09 < len(picked) / len(ids) < 0.11
+    assert picked == [i for i in ids if in_shadow(i, 0.1)]  # the same answer every time
+    assert set(picked) <= {i for i in ids if in_shadow(i, 0.3)}  # a larger share keeps these
+    assert not any(in_shadow(i, 0.0) for i in ids[:1000])
+    assert all(in_shadow(i, 1.0) for i in ids[:1000])
+    # CRC-32, not Python's salted hash: the same in every process, on every machine.
+    assert [in_shadow(f"r{i}", 0.5) for i in range(8)] == _crc_reference(8, 0.5)
+
+
+def _crc_reference(n: int, fraction: float) -> list[bool]:
+    import zlib
+
+    return [zlib.crc32(f"r{i}".encode()) / 2**32 < fraction for i in range(n)]
+
+
+class Record:
+    topic, partition, key = "in", 0, None
+
+    def __init__(self, offset: int, value: bytes) -> None:
+        self.offset, self.value = offset, value
+
+
+@pytest.fixture(scope="module")
+def two_models(adult):
+    def tiny(rows: int, seed: int):
+        config = TuningConfig(
+            max_evals=1, folds=2, max_rounds=20, early_stopping_rounds=5, seed=seed
+        )
+        return train_model(adult.train.head(rows), config).model
+
+    return ServingModel(tiny(2000, 1), "adult", 1), ServingModel(tiny(1200, 2), "adult", 7)
+
+
+def test_the_challenger_scores_its_share_in_the_batch_and_never_answers(adult, two_models) -> None:
+    champion, challenger = two_models
+    rows = event_rows(adult.test.head(60))
+    records = [Record(i, encode_event(f"r{i}", row)) for i, row in enumerate(rows)]
+    result = score_batch(records, champion, 1 << 16, "test", challenger, 0.5)
+
+    answers = [json.loads(o.value) for o in result.predictions]
+    assert len(answers) == 60 and {a["model_version"] for a in answers} == {1}
+    shadow = [json.loads(o.value) for o in result.shadow]
+    expected = [f"r{i}" for i in range(60) if in_shadow(f"r{i}", 0.5)]
+    assert [s["request_id"] for s in shadow] == expected and 15 < len(expected) < 45
+    events = [parse_event(records[int(r[1:])].value, 1 << 16) for r in expected]
+    theirs = challenger.model.predict_proba(columns_of(events))
+    mine = {a["request_id"]: a["probability"] for a in answers}
+    for record, p in zip(shadow, theirs.tolist(), strict=True):
+        assert record["champion"]["version"] == 1 and record["challenger"]["version"] == 7
+        assert record["champion"]["probability"] == mine[record["request_id"]]
+        assert record["challenger"]["probability"] == p
+        assert record["truth"] in ("<=50K", ">50K")
+        assert record["source"]["offset"] == int(record["request_id"][1:])
+    assert not np.allclose(theirs, [mine[r] for r in expected])  # two models, two answers
+
+    assert score_batch(records, champion, 1 << 16, "test", None, 0.5).shadow == []
+    assert score_batch(records, champion, 1 << 16, "test", challenger, 0.0).shadow == []
+
+
+def test_a_challenger_that_cannot_score_costs_the_shadow_not_the_batch(adult, two_models) -> None:
+    champion = two_models[0]
+
+    class Broken:
+        threshold = 0.5
+
+        def predict_proba(self, columns):
+            raise ValueError("a broken challenger")
+
+    rows = event_rows(adult.test.head(10))
+    records = [Record(i, encode_event(f"r{i}", row)) for i, row in enumerate(rows)]
+    broken = ServingModel(Broken(), "adult", 9)  # type: ignore[arg-type]
+    result = score_batch(records, champion, 1 << 16, "test", broken, 1.0)
+    assert len(result.predictions) == 10 and result.shadow == []
+
+
+def test_the_slot_takes_and_drops_the_challenger_between_batches() -> None:
+    slot = ModelSlot(ServingModel(None, "adult", 1))  # type: ignore[arg-type]
+    slot.offer_challenger(ServingModel(None, "adult", 2))  # type: ignore[arg-type]
+    assert slot.challenger is None and slot.challenger_target == 2
+    assert slot.swap_if_pending() is False  # the champion did not change
+    assert slot.challenger is not None and slot.challenger.version == 2
+    slot.offer(ServingModel(None, "adult", 3))  # type: ignore[arg-type]
+    assert slot.swap_if_pending() is True
+    assert slot.current.version == 3 and slot.challenger.version == 2  # the shadow survives
+    slot.offer_challenger(None)
+    assert slot.challenger_target is None
+    slot.swap_if_pending()
+    assert slot.challenger is None
+
+
+def test_the_watcher_follows_challenger_and_refuses_a_bad_one() -> None:
+    aliases = {"champion": 1, "challenger": 2}
+    broken = {5}
+
+    def load(version: int) -> ServingModel:
+        if version in broken:
+            raise ModelError(f"version {version} failed its checks")
+        return ServingModel(None, "adult", version)  # type: ignore[arg-type]
+
+    slot = ModelSlot(ServingModel(None, "adult", 1))  # type: ignore[arg-type]
+    watcher = ModelWatcher(
+        None,  # type: ignore[arg-type]
+        slot,
+        "adult",
+        read_alias=lambda: aliases["champion"],
+        load=load,
+        read_challenger=lambda: aliases["challenger"],
+    )
+    watcher.reconcile()
+    slot.swap_if_pending()
+    assert slot.challenger is not None and slot.challenger.version == 2
+    aliases["challenger"] = 5
+    watcher.reconcile()
+    slot.swap_if_pending()
+    assert slot.challenger.version == 2 and watcher.refused == 1  # the bad one stays out
+    aliases["challenger"] = None  # type: ignore[assignment]
+    watcher.reconcile()
+    slot.swap_if_pending()
+    assert slot.challenger is None
+
+
+def test_candidates_go_to_champion_or_challenger_and_nothing_else() -> None:
+    parser = build_parser("trainer", "")
+    assert settings_from(parser.parse_args([]), {}).candidates_to == "champion"
+    chosen = settings_from(parser.parse_args(["--candidates-to", "challenger"]), {})
+    assert chosen.candidates_to == "challenger"
+    with pytest.raises(ConfigError, match="candidates_to"):
+        settings_from(parser.parse_args(["--candidates-to", "shadow"]), {})
+    with pytest.raises(ConfigError, match="shadow_fraction"):
+        settings_from(build_parser("predictor", "").parse_args(["--shadow-fraction", "1.5"]), {})
+
+
+def test_the_challenger_verb_wants_a_version_or_clear(capsys) -> None:
+    assert ops(["challenger"]) == 2
+    assert ops(["challenger", "3", "--clear"]) == 2
+    assert "VERSION or --clear" in capsys.readouterr().err
