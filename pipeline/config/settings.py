@@ -246,6 +246,13 @@ class Settings:
         "or challenger (scored in the shadow first)",
         TRAINER,
     )
+    shadow_min_labelled: int = setting(
+        2000,
+        "labelled shadow events after which the Trainer judges @challenger against @champion "
+        "on them (the gate's paired test): promoted if it wins, retired if not",
+        TRAINER,
+        minimum=10,
+    )
     retry_backoff_s: float = setting(
         5.0,
         "first wait before retrying a failed training (doubles, at most 5 min)",

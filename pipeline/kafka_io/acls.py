@@ -97,6 +97,7 @@ def role_grants(role: str, settings: Settings) -> list[Grant]:
         return [
             Grant("topic", s.retrain_topic, ("Read", "Write"), "take requests, announce models"),
             Grant("topic", s.input_topic, ("Read",), "read labelled events by assign"),
+            Grant("topic", s.shadow_topic, ("Read",), "judge the challenger, by assign"),
             Grant("group", s.trainer_group, ("Read",), "consume requests, commit"),
             Grant("group", s.predictor_group, ("Describe",), "read the scored offsets"),
         ]

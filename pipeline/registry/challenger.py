@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from mlflow import MlflowClient
+from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 
 from pipeline.config.settings import Settings
@@ -85,3 +86,30 @@ def _remember(settings: Settings, entry: dict[str, Any]) -> None:
         )
     except MlflowException as exc:
         raise RegistryError(f"cannot record the move of @{CHALLENGER}: {exc}") from exc
+
+
+def log_shadow(
+    settings: Settings,
+    version: int,
+    figures: dict[str, float],
+    step: int,
+    tags: dict[str, str] | None = None,
+) -> None:
+    """The live comparison as `shadow.<figure>` metrics of the challenger's own training run
+    (step = labelled events so far), so the MLflow UI plots it; a verdict goes on the run and
+    on the version as tags."""
+    client = MlflowClient()
+    stamp = int(time.time() * 1000)
+    try:
+        run_id = client.get_model_version(settings.model_name, str(version)).run_id
+        finite = {k: v for k, v in figures.items() if v == v}
+        if run_id:
+            client.log_batch(
+                run_id, metrics=[Metric(f"shadow.{k}", v, stamp, step) for k, v in finite.items()]
+            )
+        for key, value in (tags or {}).items():
+            client.set_model_version_tag(settings.model_name, str(version), key, value)
+            if run_id:
+                client.set_tag(run_id, key, value)
+    except MlflowException as exc:
+        raise RegistryError(f"cannot log the shadow evidence of version {version}: {exc}") from exc

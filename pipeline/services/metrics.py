@@ -154,6 +154,30 @@ class TrainerMetrics:
             "The version @champion named after the last training",
             registry=r,
         )
+        self.shadow_labelled = Gauge(
+            f"{PREFIX}_shadow_labelled_events",
+            "Labelled events on which @challenger and @champion were both scored",
+            registry=r,
+        )
+        self.shadow_quality = Gauge(
+            f"{PREFIX}_shadow_quality",
+            "Champion and challenger on the same labelled shadow events",
+            ["model", "metric"],
+            registry=r,
+        )
+        self.shadow_agreement = Gauge(
+            f"{PREFIX}_shadow_agreement",
+            "Share of shadow events where both models give the same label",
+            registry=r,
+        )
+        self.shadow_decisions = Counter(
+            f"{PREFIX}_shadow_decisions",
+            "Challengers judged on live evidence: promoted or retired",
+            ["decision"],
+            registry=r,
+        )
+        for decision in ("promoted", "retired"):
+            self.shadow_decisions.labels(decision=decision)
         # Known label values start at zero (NaN for figures not known yet), so a dashboard shows
         # "none so far" rather than "no data", and rate() sees the first increase.
         for outcome in TRAINING_OUTCOMES:

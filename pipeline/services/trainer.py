@@ -28,7 +28,7 @@ from pipeline.core.messages import (
     TrainingStarted,
     to_json,
 )
-from pipeline.errors import InfrastructureError
+from pipeline.errors import InfrastructureError, RegistryError
 from pipeline.kafka_io.clients import (
     failure,
     finish_stalled_rebalance,
@@ -43,6 +43,7 @@ from pipeline.services import retrain
 from pipeline.services.health import HealthState, serve_health
 from pipeline.services.metrics import RETRAIN_REASONS, TrainerMetrics
 from pipeline.services.retrain_queue import RetrainQueue, Waiting, why_unanswerable
+from pipeline.services.shadow_judge import ShadowJudge
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class Trainer:
         self.given_up = 0
         self.metrics = TrainerMetrics()
         self.health = HealthState(needs_partitions=False)
+        self.judge: ShadowJudge  # made in run(), with the producer its verdicts go out with
 
     def run(self, stop: threading.Event, ready: threading.Event | None = None) -> None:
         settings = self.settings
@@ -73,9 +75,13 @@ class Trainer:
         producer = make_producer(settings, "trainer")
         queue = RetrainQueue(settings.retrain_max_attempts, settings.retry_backoff_s)
         server = serve_health(self.settings.metrics_port, self.health, self.metrics.registry)
+        self.judge = ShadowJudge(
+            settings, self.metrics, lambda news: self._announce(producer, news)
+        )
         try:
             require_topic(consumer, settings.retrain_topic, settings, ROLE)
             consumer.subscribe([settings.retrain_topic])
+            self.judge.start()
             self.health.model_checked = True
             if ready is not None:
                 ready.set()
@@ -87,6 +93,7 @@ class Trainer:
                 if queue.due():
                     self._serve(queue, data, producer)
                     self._commit(queue, consumer)
+                self._judge_challenger()
         except KafkaError as exc:
             doing = (
                 f"serving requests from {settings.retrain_topic} in group {settings.trainer_group}"
@@ -95,8 +102,16 @@ class Trainer:
         finally:
             if server is not None:
                 server.stop()
+            self.judge.close()
             producer.close(timeout=10)
             consumer.close(autocommit=False)
+
+    def _judge_challenger(self) -> None:
+        """Registry trouble postpones a verdict; the evidence stays and is judged again."""
+        try:
+            self.judge.step()
+        except RegistryError as exc:
+            log.warning("the challenger's verdict waits for the registry: %s", exc)
 
     def _received(self, requests: list[RetrainRequest]) -> None:
         for request in requests:

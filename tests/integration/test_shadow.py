@@ -6,13 +6,17 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+from mlflow.tracking import MlflowClient
+
 from pipeline.config.settings import Settings
 from pipeline.core.shadow import in_shadow
 from pipeline.core.training import train_model
 from pipeline.core.tuning import TuningConfig
 from pipeline.ops.__main__ import main as ops
 from pipeline.registry import tracking
+from pipeline.registry.challenger import challenger_version, set_challenger
 from pipeline.services.predictor import Predictor
+from pipeline.services.trainer import Trainer
 
 from .conftest import TopicReader, await_true, in_thread, produce, register
 from .helpers import make_events
@@ -104,3 +108,52 @@ def _shadow_through_restart_swap_and_clear(
     assert all(r["challenger"]["version"] == challenger for r in shadow.json())
     assert len(shadow.json()) == len({r["request_id"] for r in shadow.json()})
     assert tracking.champion_version(settings) == v3
+
+
+def test_the_trainer_promotes_a_better_challenger_and_retires_a_worse_one_on_live_evidence(
+    live: Settings, adult, trained_model
+) -> None:
+    settings = replace(live, alias_poll_s=2.0, shadow_fraction=1.0, shadow_min_labelled=300)
+    weak = train_model(
+        adult.train.head(400),
+        TuningConfig(max_evals=1, folds=2, max_rounds=4, early_stopping_rounds=2, seed=9),
+    ).model
+    tracking.connect(settings)
+    weak_version = register(settings, weak, adult.test.head(50))
+    tracking.set_champion(settings, weak_version, by="test")
+    strong = register(settings, trained_model, adult.test.head(50))
+    set_challenger(settings, strong, by="test", reason="a better model")
+    predictor, trainer = Predictor(settings), Trainer(settings)
+    news = TopicReader(settings, settings.retrain_topic)
+    try:
+        with in_thread(trainer.run), in_thread(predictor.run):
+            produce(settings, make_events(adult, 400, "a"))
+            await_true(lambda: tracking.champion_version(settings) == strong, 60, "promotion")
+            await_true(lambda: predictor.slot.current.version == strong, 30, "the swap")
+            assert challenger_version(settings) is None
+            [first] = trainer.judge.decisions
+            assert first["version"] == strong and first["decision"] == "promoted"
+            assert 300 <= first["labelled"] <= 400
+            # Now a worse one: it is retired, and the champion stays.
+            again = register(settings, weak, adult.test.head(50))
+            set_challenger(settings, again, by="test", reason="a worse model")
+            await_true(lambda: predictor.slot.challenger is not None, 30, "the new shadow")
+            produce(settings, make_events(adult, 400, "b", start=400))
+            await_true(lambda: challenger_version(settings) is None, 60, "retirement")
+            assert trainer.judge.decisions[-1]["decision"] == "retired"
+        assert tracking.champion_version(settings) == strong
+        tags = MlflowClient().get_model_version(settings.model_name, str(again)).tags
+        assert tags["shadow.decision"] == "retired" and "live evidence" in tags["shadow.reason"]
+        news.wait_for(lambda r: len(_model_ready(r)) >= 2, 30, "both verdicts announced")
+        ready = _model_ready(news.records)
+        assert [(m["version"], m["promoted"]) for m in ready] == [
+            (strong, True),
+            (again, False),
+        ]
+    finally:
+        news.close()
+
+
+def _model_ready(records: list) -> list[dict]:
+    messages = [json.loads(r.value) for r in records if r.value]
+    return [m for m in messages if m.get("type") == "model_ready"]

@@ -111,7 +111,8 @@ def test_the_acl_cli_prints_kafka_acls_commands_and_exits_2_on_bad_arguments(
         "kafka-acls.sh --bootstrap-server kafka:9093 --command-config admin.properties --add "
         "--allow-principal User:trainer --operation Read --topic events"
     )
-    assert len(lines) == 4 and all("--group" in line for line in lines[2:])
+    assert lines[2].endswith("--operation Read --topic app_predictions_shadow")
+    assert len(lines) == 5 and all("--group" in line for line in lines[3:])
     for bad in (["--role", "admin"], ["--role", "ops", "--principal", "ops"], []):
         with pytest.raises(SystemExit) as done:
             acls.main(bad)

@@ -159,3 +159,61 @@ def test_the_challenger_verb_wants_a_version_or_clear(capsys) -> None:
     assert ops(["challenger"]) == 2
     assert ops(["challenger", "3", "--clear"]) == 2
     assert "VERSION or --clear" in capsys.readouterr().err
+
+
+def _records(n: int, champion_noise: float, challenger_noise: float, seed: int = 0) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, 2, n)
+
+    def scores(noise: float) -> np.ndarray:
+        return np.clip(0.3 + 0.4 * truth + rng.normal(0, noise, n), 0.001, 0.999)
+
+    mine, theirs = scores(champion_noise), scores(challenger_noise)
+    return [
+        {
+            "request_id": f"r{i}",
+            "champion": {"version": 1, "probability": float(mine[i]), "label": "x"},
+            "challenger": {"version": 2, "probability": float(theirs[i]), "label": "x"},
+            "truth": ">50K" if truth[i] else "<=50K",
+        }
+        for i in range(n)
+    ]
+
+
+def test_live_evidence_promotes_a_clearly_better_challenger_and_retires_a_worse_one() -> None:
+    from pipeline.core.gate import GateConfig
+    from pipeline.core.shadow_evidence import ShadowEvidence
+
+    better, worse = ShadowEvidence(400), ShadowEvidence(400)
+    for record in _records(400, champion_noise=0.4, challenger_noise=0.15):
+        better.add(record)
+    for record in _records(400, champion_noise=0.15, challenger_noise=0.4, seed=1):
+        worse.add(record)
+    assert better.ready((1, 2)) and worse.ready((1, 2))
+    verdict = better.verdict((1, 2), GateConfig())
+    assert verdict.promoted and verdict.candidate_auc > verdict.champion_auc
+    assert not worse.verdict((1, 2), GateConfig()).promoted
+    figures = better.figures((1, 2))
+    assert figures["labelled"] == 400 and 0 < figures["agreement"] < 1
+    assert figures["challenger_auc"] > figures["champion_auc"]
+    assert {"challenger_log_loss", "challenger_precision", "champion_recall"} <= set(figures)
+
+
+def test_evidence_counts_labelled_records_per_pair_and_waits_for_both_classes() -> None:
+    from pipeline.core.shadow_evidence import ShadowEvidence
+
+    evidence = ShadowEvidence(10)
+    records = _records(30, 0.2, 0.2)
+    for record in records[:9]:
+        evidence.add(record)
+    assert not evidence.ready((1, 2))
+    assert evidence.add({**records[9], "truth": None}) is None  # no label: no evidence
+    assert evidence.add({"truth": ">50K"}) is None  # malformed: skipped
+    other = {**records[10], "champion": {**records[10]["champion"], "version": 3}}
+    assert evidence.add(other) == (3, 2)  # against another champion: another pair
+    assert evidence.labelled((1, 2)) == 9 and evidence.labelled((3, 2)) == 1
+    one_class = ShadowEvidence(10)
+    for record in records:
+        if record["truth"] == ">50K":
+            one_class.add(record)
+    assert one_class.labelled((1, 2)) >= 10 and not one_class.ready((1, 2))
