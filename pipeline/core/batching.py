@@ -130,12 +130,15 @@ def score_batch(
         result.outcome_truth = np.array(truth, dtype=np.int8)
     result.labelled = len(truth)
     if challenger is not None and shadow_fraction > 0:
-        result.shadow = _shadow(valid, scores, serving, challenger, shadow_fraction, scored_at)
+        result.shadow = _shadow(
+            valid, result.columns, scores, serving, challenger, shadow_fraction, scored_at
+        )
     return result
 
 
 def _shadow(
     valid: Sequence[tuple[Event, InputRecord]],
+    columns: dict[str, tuple[Any, ...]],
     scores: np.ndarray,
     champion: ServingModel,
     challenger: ServingModel,
@@ -147,9 +150,10 @@ def _shadow(
     picked = [i for i, (event, _) in enumerate(valid) if in_shadow(event.request_id, fraction)]
     if not picked:
         return []
-    events = [valid[i][0] for i in picked]
+    if len(picked) < len(valid):  # else the batch's own columns serve as they are
+        columns = columns_of([valid[i][0] for i in picked])
     try:
-        theirs = challenger.model.predict_proba(columns_of(events))
+        theirs = challenger.model.predict_proba(columns)
     except Exception:  # a broken challenger must not stop the champion scoring
         log.exception("the challenger (version %d) failed to score", challenger.version)
         return []

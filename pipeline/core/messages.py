@@ -102,8 +102,17 @@ def shadow_record(
         {
             "request_id": request_id,
             "model_name": model_name,
-            "champion": asdict(champion),
-            "challenger": asdict(challenger),
+            # Dicts by hand: dataclasses.asdict deep-copies, and this runs per shadowed event.
+            "champion": {
+                "version": champion.version,
+                "probability": champion.probability,
+                "label": champion.label,
+            },
+            "challenger": {
+                "version": challenger.version,
+                "probability": challenger.probability,
+                "label": challenger.label,
+            },
             "truth": truth,
             "scored_at_ms": scored_at_ms,
             "source": {"topic": topic, "partition": partition, "offset": offset},

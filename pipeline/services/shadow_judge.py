@@ -98,7 +98,12 @@ class ShadowJudge:
         figures = self.evidence.figures(pair)
         decision = "promoted" if verdict.promoted else "retired"
         reason = f"{decision} on live evidence: {verdict.reason}"
-        tags = {"shadow.decision": decision, "shadow.reason": reason[:4000]}
+        tags = {
+            "shadow.decision": decision,
+            "shadow.reason": reason[:4000],
+            "shadow.labelled": str(int(figures["labelled"])),
+            "shadow.champion_version": str(champion),
+        }
         log_shadow(
             s, challenger, {**figures, **verdict.as_metrics()}, int(figures["labelled"]), tags
         )

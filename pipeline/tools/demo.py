@@ -29,6 +29,7 @@ from pipeline.kafka_io.admin import ensure_topics, wait_for_members
 from pipeline.kafka_io.broker import broker_for, free_port
 from pipeline.kafka_io.clients import kafka_security
 from pipeline.registry import lifecycle, tracking
+from pipeline.registry.challenger import challenger_version
 from pipeline.tools.live_view import Scraper, online_auc_by_version, render
 from pipeline.tools.sample_stream import SampleApp, event_rows
 from pipeline.tools.sandbox import modest_champion
@@ -53,6 +54,12 @@ DEMO_DEFAULTS = {
     # version brings its own profile), so two windows in a row make an alert here.
     "drift_sample_every": 1,
     "drift_patience": 2,
+    # A retrained model that passes the gate is first @challenger: the Predictors score half
+    # of the events with it in the shadow, and after 1,000 labelled ones (about 20 s here) the
+    # Trainer promotes or retires it on that live evidence.
+    "candidates_to": "challenger",
+    "shadow_fraction": 0.5,
+    "shadow_min_labelled": 1000,
 }
 # The demo's model: its own registry name, so the product's @champion is never touched, and a
 # deliberately modest start that retrains can be seen to beat (tools/sandbox.py).
@@ -63,6 +70,7 @@ HIGHLIGHTS = (
     "promoted",
     "kept the champion",
     "@champion",
+    "challenger",
     "requests merged",
     "training for",
     "partitions assigned",
@@ -137,7 +145,8 @@ def highlights(logs: Path) -> list[str]:
 
 
 def lifecycle_summary(demo: Settings, first: int) -> dict[str, Any]:
-    """What the gate decided during the run, from the registry's own tags."""
+    """What the gate decided during the run (promoted: passed it, here to @challenger), and
+    what became of each challenger on live evidence, from the registry's own tags."""
     versions = lifecycle.recent_versions(demo)
     by_number = {v.version: v for v in versions}
     decided = [v for v in versions if v.version > first and lifecycle.PROMOTED_TAG in v.tags]
@@ -149,7 +158,21 @@ def lifecycle_summary(demo: Settings, first: int) -> dict[str, Any]:
         "champion_final": final,
         "promoted": sum(v.promoted for v in decided),
         "kept": sum(not v.promoted for v in decided),
+        "challengers": [
+            {
+                "version": v.version,
+                "labelled": int(float(v.tags.get("shadow.labelled", 0))),
+                "decision": v.tags.get("shadow.decision", _undecided(v.version, demo)),
+            }
+            for v in sorted(versions, key=lambda v: v.version)
+            if v.tags.get("gate.alias") == "challenger"
+        ],
     }
+
+
+def _undecided(version: int, demo: Settings) -> str:
+    """Still in the shadow when the stream ended, or pushed out by a newer challenger."""
+    return "in the shadow" if challenger_version(demo) == version else "replaced"
 
 
 def run_demo(settings: Settings) -> dict:

@@ -38,6 +38,11 @@ def sample_results() -> dict:
                 "latencies_ms": [1.0, 2.0, 3.0, 40.0],
             }
         },
+        "shadow": {
+            "rounds_eps": [6000.0, 6400.0],
+            "eps": 6200.0,
+            "latency_1000": {**percentiles([1.0, 2.0, 3.0, 52.0]), "offered_eps": 1000},
+        },
         "swap": {
             "swap_seconds": 0.5,
             "steady_p99_ms": 5.0,
@@ -65,6 +70,9 @@ def test_targets_are_judged_on_the_measured_ratios() -> None:
     assert h["trees"] == 300 and h["ratio_vs_ceiling_1000_trees"] == 0.72
     assert verdicts["throughput >= 0.8 x ceiling, 100-tree model"]
     assert not verdicts["throughput >= 0.8 x ceiling, 1000-tree model"]
+    assert h["shadow_throughput_ratio"] == round(6200 / 9000, 3)
+    assert verdicts["challenger shadowing every event: throughput >= 0.65 x one model"]
+    assert not verdicts["challenger shadowing every event: p99 at 1,000 events/s rises <= 20 %"]
     assert not verdicts["p99 <= 10 ms at 1,000 events/s"]  # p99 of the sample is ~39 ms
     assert not verdicts["swap p99 <= 2 x steady p99"]
     # 5 us of 1/9,000 s per event: 4.5 % of what an event costs the Predictor.

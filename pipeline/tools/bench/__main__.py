@@ -22,6 +22,7 @@ from pipeline.config.settings import Settings
 from pipeline.core.data import load_adult
 from pipeline.kafka_io.broker import broker_for
 from pipeline.registry import tracking
+from pipeline.registry.challenger import set_challenger
 from pipeline.services.hot_swap import load_champion
 from pipeline.tools.bench import live, report, workloads
 from pipeline.tools.bench.metrics_cost import join_state_mb, metrics_cost, share_of_predictor
@@ -41,6 +42,17 @@ BENCH_SUFFIX = "-bench"
 # the throughput target covers.
 HEADLINE_TREES = 300
 OTHER_TREES = (100, 1000)
+
+
+def shadowed_model(settings: Settings, data: Any) -> Settings:
+    """The headline model under a name of its own, with a copy of it as `@challenger`: what a
+    shadow costs (the copy scores as slowly as the champion), apart from every other figure."""
+    shadowed = replace(settings, model_name=f"{settings.model_name}-shadow", shadow_fraction=1.0)
+    fixed_champion(shadowed, data, HEADLINE_TREES)
+    copy = register_copy(shadowed, data, run_name="bench-challenger")
+    set_challenger(shadowed, copy, by="bench", reason="the cost of a shadow")
+    load_champion(shadowed)  # compiled once, cached by hash: the copy has the same trees
+    return shadowed
 
 
 def defined_models(settings: Settings, data: Any) -> dict[int, str]:
@@ -89,6 +101,7 @@ def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
     rows = event_rows(data.test)
     logs = out / "logs"
     models = defined_models(settings, data)
+    shadowed = shadowed_model(settings, data)
     # The harness measures with the same client; like the Predictor, it keeps its long-lived
     # objects (data, MLflow, imports) out of the collector's full passes.
     gc.freeze()
@@ -96,6 +109,7 @@ def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
     # medians count: one round of either moves by 20% or more on 2 cores shared with the broker.
     ceilings: list[float] = []
     by_trees: dict[int, list[dict[str, float]]] = {trees: [] for trees in models}
+    shadow_runs: list[dict[str, float]] = []
     for round_ in range(1, plan["rounds"] + 1):
         one = workloads.scenario_settings(settings, "one", 4)
         workloads.preload(one, rows, plan["events"])
@@ -111,6 +125,9 @@ def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
             by_trees[trees].append(
                 workloads.predictor_throughput(reader, rows, plan["events"], 1, logs)
             )
+        log.info("b) the same, and a challenger in the shadow of every event")
+        reader = replace(workloads.variant(one, "shadow", shadowed.model_name), shadow_fraction=1.0)
+        shadow_runs.append(workloads.predictor_throughput(reader, rows, plan["events"], 1, logs))
     ceiling = statistics.median(ceilings)
     singles = by_trees[HEADLINE_TREES]
     single = {
@@ -136,6 +153,14 @@ def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
         plan["load_seconds"],
         logs,
     )
+    log.info("d) latency at 1,000 events/s with a challenger in the shadow of every event")
+    latency_shadow = live.latency_at_loads(
+        workloads.scenario_settings(shadowed, "lat-shadow", 4),
+        rows,
+        [1000],
+        plan["load_seconds"],
+        logs,
+    )[1000]
     log.info("e) hot-swap at %d events/s", plan["swap_rate"])
     swap = live.swap_under_load(
         workloads.scenario_settings(settings, "swap", 4),
@@ -169,6 +194,11 @@ def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
         "naive_eps": naive,
         "rss_mb": max(single["rss_mb"], double["rss_mb"]),
         "latency": latency,
+        "shadow": {
+            "rounds_eps": [r["eps"] for r in shadow_runs],
+            "eps": statistics.median(r["eps"] for r in shadow_runs),
+            "latency_1000": {k: v for k, v in latency_shadow.items() if k != "latencies_ms"},
+        },
         "swap": swap,
     }
     if plan["retrain"]:
@@ -203,6 +233,12 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
             share_of_predictor(results["metrics_cost"], results["throughput_eps"]), 4
         ),
         "trees": results["trees"],
+        "throughput_eps_shadow": round(results["shadow"]["eps"], 1),
+        "shadow_throughput_ratio": round(results["shadow"]["eps"] / results["throughput_eps"], 3),
+        "p99_ms_at_1000_shadow": round(results["shadow"]["latency_1000"]["p99_ms"], 2),
+        "shadow_p99_rise": round(
+            results["shadow"]["latency_1000"]["p99_ms"] / at_1000["p99_ms"] - 1, 3
+        ),
         **{
             f"ratio_vs_ceiling_{trees}_trees": round(row["ratio_vs_ceiling"], 3)
             for trees, row in results["by_trees"].items()
@@ -232,6 +268,16 @@ def targets(h: dict[str, Any]) -> list[tuple[str, str, bool]]:
             "p99 <= 10 ms at 1,000 events/s",
             f"{h['p99_ms_at_1000']:.1f} ms",
             h["p99_ms_at_1000"] <= 10,
+        ),
+        (
+            "challenger shadowing every event: throughput >= 0.65 x one model",
+            f"{h['shadow_throughput_ratio']:.2f} x",
+            h["shadow_throughput_ratio"] >= 0.65,
+        ),
+        (
+            "challenger shadowing every event: p99 at 1,000 events/s rises <= 20 %",
+            f"{h['shadow_p99_rise'] * 100:+.0f} % ({h['p99_ms_at_1000_shadow']:.1f} ms)",
+            h["shadow_p99_rise"] <= 0.20,
         ),
         ("swap p99 <= 2 x steady p99", f"{h['swap_p99_ratio']:.2f} x", h["swap_p99_ratio"] <= 2),
         (

@@ -40,6 +40,17 @@ def markdown(results: dict[str, Any], targets: list[tuple[str, str, bool]]) -> s
             f"{row['eps']:,.0f} events/s, {row['ratio_vs_ceiling']:.2f} x the ceiling |"
             for trees, row in sorted(results.get("by_trees", {}).items())
         ),
+        *(
+            [
+                f"| b) Predictor, 1 instance, a copy of the model as @challenger scoring every "
+                f"event in the shadow (median of "
+                f"{', '.join(f'{eps:,.0f}' for eps in results['shadow']['rounds_eps'])}) | "
+                f"{results['shadow']['eps']:,.0f} events/s, "
+                f"{results['shadow']['eps'] / results['throughput_eps']:.2f} x one model |"
+            ]
+            if "shadow" in results
+            else []
+        ),
         f"| b) Predictors, 2 instances, {results['partitions']} partitions | "
         f"{_eps(results['throughput_2_eps'])} |",
         f"| c) naive seed-article loop | {results['naive_eps']:,.1f} events/s |",
@@ -51,6 +62,13 @@ def markdown(results: dict[str, Any], targets: list[tuple[str, str, bool]]) -> s
             f"{values['max_ms']:.1f} ms (scored {values['scored_eps']:,.0f}/s; event -> scored "
             f"p50 {values.get('to_scored_p50_ms', float('nan')):.1f} / "
             f"p99 {values.get('to_scored_p99_ms', float('nan')):.1f} ms) |"
+        )
+    if "shadow" in results:
+        values = results["shadow"]["latency_1000"]
+        rows.append(
+            f"| d) latency at 1,000 events/s, challenger shadowing every event (p50 / p95 / p99 "
+            f"/ max) | {values['p50_ms']:.1f} / {values['p95_ms']:.1f} / {values['p99_ms']:.1f} "
+            f"/ {values['max_ms']:.1f} ms |"
         )
     swap = results["swap"]
     rows += [
