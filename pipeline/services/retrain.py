@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -40,8 +41,14 @@ def reasons(requests: list[RetrainRequest]) -> dict[str, int]:
 
 
 def retrain(
-    settings: Settings, requests: list[RetrainRequest], data: AdultData, attempt: int
+    settings: Settings,
+    requests: list[RetrainRequest],
+    data: AdultData,
+    attempt: int,
+    settle_shadow: Callable[[], None] = lambda: None,
 ) -> ModelReady:
+    """`settle_shadow`: judges the challenger in the shadow on the evidence it gathered while
+    this training ran, before a new candidate may take its alias."""
     requested = {
         **scored_offsets(settings),
         **merge_end_offsets(r.end_offsets for r in requests),
@@ -92,6 +99,8 @@ def retrain(
     decision = judge(settings, version, holdout)
     record(settings, version, result.registered.run_id, result.metrics, decision, requests)
     served = decision.promoted and settings.candidates_to == "champion"
+    if decision.promoted:
+        settle_shadow()
     if served:
         tracking.set_champion(settings, version, by="trainer", reason=decision.reason)
     elif decision.promoted:  # passed the gate; the live traffic judges it in the shadow first

@@ -209,7 +209,11 @@ class Trainer:
             )
         if fresh:
             self._announce(producer, TrainingStarted(requests=len(fresh), end_offsets={}))
-            outcomes.append(retrain.retrain(self.settings, fresh, data, self.trainings + 1))
+            outcomes.append(
+                retrain.retrain(
+                    self.settings, fresh, data, self.trainings + 1, self._judge_challenger
+                )
+            )
             self.trainings += 1
         return outcomes
 
