@@ -48,10 +48,14 @@ def set_challenger(settings: Settings, version: int, by: str = "", reason: str =
     log.info("@%s of %s -> version %d (%s)", CHALLENGER, settings.model_name, version, by or "?")
 
 
-def clear_challenger(settings: Settings, by: str = "", reason: str = "") -> int | None:
-    """The version that was `@challenger` (None if there was none); the alias is gone after."""
+def clear_challenger(
+    settings: Settings, by: str = "", reason: str = "", expected: int | None = None
+) -> int | None:
+    """The version that was `@challenger` (None if there was none); the alias is gone after.
+    `expected`: clear only if the alias still names that version (an operator may have set
+    another one since it was judged)."""
     version = challenger_version(settings)
-    if version is None:
+    if version is None or (expected is not None and version != expected):
         return None
     try:
         MlflowClient().delete_registered_model_alias(settings.model_name, CHALLENGER)

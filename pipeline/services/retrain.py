@@ -25,7 +25,7 @@ from pipeline.core.tuning import TuningConfig
 from pipeline.errors import ModelError
 from pipeline.kafka_io.event_reader import read_events, scored_offsets
 from pipeline.registry import artifacts, lifecycle, tracking
-from pipeline.registry.challenger import set_challenger
+from pipeline.registry.challenger import challenger_version, set_challenger
 from pipeline.registry.train_job import run_training
 from pipeline.services.gatekeeper import Decision, decide
 
@@ -104,6 +104,15 @@ def retrain(
     if served:
         tracking.set_champion(settings, version, by="trainer", reason=decision.reason)
     elif decision.promoted:  # passed the gate; the live traffic judges it in the shadow first
+        pending = challenger_version(settings)
+        if pending is not None:
+            log.warning(
+                "version %d replaces challenger %d before its verdict (fewer than %d labelled "
+                "shadow events since it was set)",
+                version,
+                pending,
+                settings.shadow_min_labelled,
+            )
         set_challenger(settings, version, by="trainer", reason=decision.reason)
         lifecycle.annotate_version(
             settings, version, {"gate.alias": "challenger"}, f"@challenger; {decision.reason}"

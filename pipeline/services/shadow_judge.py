@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -56,11 +57,21 @@ class ShadowJudge:
         if self._consumer is not None:
             self._consumer.close()
 
-    def step(self) -> None:
-        """What arrived since the last step; a verdict for every pair that has enough."""
+    def settle(self, within_s: float = 5.0) -> None:
+        """Everything the shadow topic holds now, judged: before a retrain moves the alias, the
+        challenger it would replace is judged on all the evidence it gathered."""
+        deadline = time.monotonic() + within_s
+        while self.step(timeout_ms=300) and time.monotonic() < deadline:
+            pass
+
+    def step(self, timeout_ms: int = 0) -> int:
+        """What arrived since the last step (how many records); a verdict for every pair that
+        has enough."""
         assert self._consumer is not None
         touched: set[Pair] = set()
-        for records in self._consumer.poll(timeout_ms=0, max_records=5000).values():
+        polled = self._consumer.poll(timeout_ms=timeout_ms, max_records=5000)
+        count = sum(len(records) for records in polled.values())
+        for records in polled.values():
             for record in records:
                 try:
                     pair = self.evidence.add(json.loads(record.value))
@@ -72,6 +83,7 @@ class ShadowJudge:
             self._publish(pair)
             if self.evidence.ready(pair):
                 self._judge(pair)
+        return count
 
     def _publish(self, pair: Pair) -> None:
         figures = self.evidence.figures(pair)
@@ -109,7 +121,7 @@ class ShadowJudge:
         )
         if verdict.promoted:
             tracking.set_champion(s, challenger, by="trainer (shadow)", reason=reason)
-        clear_challenger(s, by="trainer (shadow)", reason=reason)
+        clear_challenger(s, by="trainer (shadow)", reason=reason, expected=challenger)
         self.metrics.shadow_decisions.labels(decision=decision).inc()
         self.decisions.append(
             {"version": challenger, "labelled": int(figures["labelled"]), "decision": decision}

@@ -106,12 +106,18 @@ class Trainer:
             producer.close(timeout=10)
             consumer.close(autocommit=False)
 
-    def _judge_challenger(self) -> None:
+    def _judge_challenger(self, settle: bool = False) -> None:
         """Registry trouble postpones a verdict; the evidence stays and is judged again."""
         try:
-            self.judge.step()
+            if settle:
+                self.judge.settle()
+            else:
+                self.judge.step()
         except RegistryError as exc:
             log.warning("the challenger's verdict waits for the registry: %s", exc)
+
+    def _settle_challenger(self) -> None:
+        self._judge_challenger(settle=True)
 
     def _received(self, requests: list[RetrainRequest]) -> None:
         for request in requests:
@@ -211,7 +217,7 @@ class Trainer:
             self._announce(producer, TrainingStarted(requests=len(fresh), end_offsets={}))
             outcomes.append(
                 retrain.retrain(
-                    self.settings, fresh, data, self.trainings + 1, self._judge_challenger
+                    self.settings, fresh, data, self.trainings + 1, self._settle_challenger
                 )
             )
             self.trainings += 1

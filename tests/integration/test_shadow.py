@@ -130,6 +130,7 @@ def test_the_trainer_promotes_a_better_challenger_and_retires_a_worse_one_on_liv
             produce(settings, make_events(adult, 400, "a"))
             await_true(lambda: tracking.champion_version(settings) == strong, 60, "promotion")
             await_true(lambda: predictor.slot.current.version == strong, 30, "the swap")
+            await_true(lambda: len(trainer.judge.decisions) == 1, 30, "the verdict recorded")
             assert challenger_version(settings) is None
             [first] = trainer.judge.decisions
             assert first["version"] == strong and first["decision"] == "promoted"
@@ -140,6 +141,7 @@ def test_the_trainer_promotes_a_better_challenger_and_retires_a_worse_one_on_liv
             await_true(lambda: predictor.slot.challenger is not None, 30, "the new shadow")
             produce(settings, make_events(adult, 400, "b", start=400))
             await_true(lambda: challenger_version(settings) is None, 60, "retirement")
+            await_true(lambda: len(trainer.judge.decisions) == 2, 30, "the second verdict")
             assert trainer.judge.decisions[-1]["decision"] == "retired"
         assert tracking.champion_version(settings) == strong
         tags = MlflowClient().get_model_version(settings.model_name, str(again)).tags
