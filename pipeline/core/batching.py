@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from pipeline.core.events import Event, parse_event
+from pipeline.core.features import FeatureBuilder
 from pipeline.core.messages import dlq_headers, now_ms, prediction_record
 from pipeline.core.schema import FEATURE_FIELDS, LABELS
 from pipeline.core.scoring import ScoringModel
@@ -100,7 +101,8 @@ def score_batch(
     if not valid:
         return result
     result.columns = columns_of([e for e, _ in valid])
-    scores = serving.model.predict_proba(result.columns)
+    matrix = serving.model.features.transform(result.columns)
+    scores = serving.model.predict_matrix(matrix)
     probabilities = scores.tolist()
     labelled_at: list[int] = []
     truth: list[bool] = []
@@ -131,14 +133,29 @@ def score_batch(
     result.labelled = len(truth)
     if challenger is not None and shadow_fraction > 0:
         result.shadow = _shadow(
-            valid, result.columns, scores, serving, challenger, shadow_fraction, scored_at
+            valid, (result.columns, matrix), scores, serving, challenger, shadow_fraction, scored_at
         )
     return result
 
 
+_SAME_FEATURES: dict[tuple[int, int], tuple[FeatureBuilder, FeatureBuilder, bool]] = {}
+
+
+def same_features(mine: FeatureBuilder, theirs: FeatureBuilder) -> bool:
+    """Whether two models build the same matrix from the same events (same vocabularies and
+    crosses: a retrain on much the same data). Compared once per pair of models, not per batch."""
+    key = (id(mine), id(theirs))
+    known = _SAME_FEATURES.get(key)
+    if known is None or known[0] is not mine or known[1] is not theirs:
+        if len(_SAME_FEATURES) > 16:  # models come and go; a handful are ever live at once
+            _SAME_FEATURES.clear()
+        known = _SAME_FEATURES[key] = (mine, theirs, mine is theirs or mine == theirs)
+    return known[2]
+
+
 def _shadow(
     valid: Sequence[tuple[Event, InputRecord]],
-    columns: dict[str, tuple[Any, ...]],
+    batch: tuple[dict[str, tuple[Any, ...]], np.ndarray],
     scores: np.ndarray,
     champion: ServingModel,
     challenger: ServingModel,
@@ -150,10 +167,15 @@ def _shadow(
     picked = [i for i, (event, _) in enumerate(valid) if in_shadow(event.request_id, fraction)]
     if not picked:
         return []
-    if len(picked) < len(valid):  # else the batch's own columns serve as they are
-        columns = columns_of([valid[i][0] for i in picked])
+    columns, matrix = batch
+    everyone = len(picked) == len(valid)
     try:
-        theirs = challenger.model.predict_proba(columns)
+        if same_features(champion.model.features, challenger.model.features):
+            theirs = challenger.model.predict_matrix(matrix if everyone else matrix[picked])
+        else:
+            if not everyone:
+                columns = columns_of([valid[i][0] for i in picked])
+            theirs = challenger.model.predict_proba(columns)
     except Exception:  # a broken challenger must not stop the champion scoring
         log.exception("the challenger (version %d) failed to score", challenger.version)
         return []

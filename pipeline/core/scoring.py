@@ -31,7 +31,11 @@ class ScoringModel:
 
     def predict_proba(self, columns: Columns) -> np.ndarray:
         """Probability of `>50K` for each row of a batch: one predict call per batch."""
-        matrix = self.features.transform(columns)
+        return self.predict_matrix(self.features.transform(columns))
+
+    def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """The same, from a matrix this model's `features` made (a challenger with the same
+        features scores the champion's matrix instead of building its own)."""
         if matrix.shape[0] == 0:
             return np.empty(0, dtype=np.float64)
         if self.compiled is not None:

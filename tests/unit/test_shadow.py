@@ -3,13 +3,14 @@ goes between batches."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
 from pipeline.config.settings import build_parser, settings_from
-from pipeline.core.batching import ServingModel, columns_of, score_batch
+from pipeline.core.batching import ServingModel, columns_of, same_features, score_batch
 from pipeline.core.events import encode_event, parse_event
 from pipeline.core.shadow import in_shadow
 from pipeline.core.training import train_model
@@ -77,6 +78,20 @@ def test_the_challenger_scores_its_share_in_the_batch_and_never_answers(adult, t
         assert record["truth"] in ("<=50K", ">50K")
         assert record["source"]["offset"] == int(record["request_id"][1:])
     assert not np.allclose(theirs, [mine[r] for r in expected])  # two models, two answers
+    assert not same_features(champion.model.features, challenger.model.features)
+
+    # A challenger with the champion's features scores the champion's own matrix.
+    twin = ServingModel(challenger.model, "adult", 8)
+    twin_features = ServingModel(
+        dataclasses.replace(challenger.model, features=champion.model.features), "adult", 9
+    )
+    assert same_features(champion.model.features, twin_features.model.features)
+    shared = score_batch(records, champion, 1 << 16, "test", twin_features, 1.0)
+    own = twin_features.model.predict_proba(
+        columns_of([parse_event(r.value, 1 << 16) for r in records])
+    )
+    assert [json.loads(o.value)["challenger"]["probability"] for o in shared.shadow] == own.tolist()
+    assert len(score_batch(records, champion, 1 << 16, "test", twin, 1.0).shadow) == 60
 
     assert score_batch(records, champion, 1 << 16, "test", None, 0.5).shadow == []
     assert score_batch(records, champion, 1 << 16, "test", challenger, 0.0).shadow == []
