@@ -186,9 +186,9 @@ def _shadow(
     outputs = shadow_outputs(
         about,
         champion.name,
-        (champion.version, scores[picked], champion.model.threshold),
-        (challenger.version, theirs, challenger.model.threshold),
-        LABELS,
+        (champion.version, challenger.version),
+        (scores[picked], theirs),
+        champion.model.threshold,
         scored_at,
     )
     return [Output(key, value) for key, value in outputs]

@@ -78,46 +78,74 @@ def prediction_record(
 
 
 @dataclass(frozen=True)
-class Scored:
-    """One model's answer for an event."""
+class ShadowEntry:
+    """One event both models scored: the champion's and the challenger's probability, and the
+    event's own label if it came with one."""
 
-    version: int
-    probability: float
-    label: str
+    request_id: str
+    champion: float
+    challenger: float
+    truth: str | None
+    partition: int
+    offset: int
 
 
-def shadow_record(
-    request_id: str,
-    model_name: str,
-    champion: Scored,
-    challenger: Scored,
-    truth: str | None,
-    source: tuple[str, int, int],
-    scored_at_ms: int,
-) -> bytes:
-    """On the shadow topic only: both models' answers for one event, and its own label if it
-    came with one, so champion and challenger are compared on the same events."""
-    topic, partition, offset = source
+@dataclass(frozen=True)
+class ShadowBatch:
+    """On the shadow topic only: the events of one micro-batch (at most `SHADOW_ENTRIES`) that
+    both models scored. One record per batch, not per event: a Kafka send per event would
+    double the Predictor's publishing work for data that no request waits for."""
+
+    model_name: str
+    champion_version: int
+    challenger_version: int
+    threshold: float
+    topic: str  # the input topic the events came from
+    scored_at_ms: int
+    entries: list[ShadowEntry]
+
+
+SHADOW_ENTRIES: Final = 1000  # per record: about 100 KB, well under Kafka's 1 MB default
+
+
+def shadow_record(batch: ShadowBatch) -> bytes:
     return _ENCODER.encode(
         {
-            "request_id": request_id,
-            "model_name": model_name,
-            # Dicts by hand: dataclasses.asdict deep-copies, and this runs per shadowed event.
-            "champion": {
-                "version": champion.version,
-                "probability": champion.probability,
-                "label": champion.label,
-            },
-            "challenger": {
-                "version": challenger.version,
-                "probability": challenger.probability,
-                "label": challenger.label,
-            },
-            "truth": truth,
-            "scored_at_ms": scored_at_ms,
-            "source": {"topic": topic, "partition": partition, "offset": offset},
+            "type": "shadow",
+            "model_name": batch.model_name,
+            "champion_version": batch.champion_version,
+            "challenger_version": batch.challenger_version,
+            "threshold": batch.threshold,
+            "topic": batch.topic,
+            "scored_at_ms": batch.scored_at_ms,
+            # Lists by hand, not dataclasses.asdict (which deep-copies): [request id, champion,
+            # challenger, truth, partition, offset] per event.
+            "entries": [
+                [e.request_id, e.champion, e.challenger, e.truth, e.partition, e.offset]
+                for e in batch.entries
+            ],
         }
     )
+
+
+def parse_shadow(raw: bytes | None) -> ShadowBatch:
+    payload = _parse(raw)
+    try:
+        entries = [
+            ShadowEntry(str(r), float(c), float(x), t if t in LABELS else None, int(p), int(o))
+            for r, c, x, t, p, o in payload["entries"]
+        ]
+        return ShadowBatch(
+            model_name=str(payload["model_name"]),
+            champion_version=int(payload["champion_version"]),
+            challenger_version=int(payload["challenger_version"]),
+            threshold=float(payload["threshold"]),
+            topic=str(payload["topic"]),
+            scored_at_ms=int(payload["scored_at_ms"]),
+            entries=entries,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MessageError(f"not a shadow record: {exc}") from exc
 
 
 def dlq_headers(

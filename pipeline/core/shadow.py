@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pipeline.core.messages import Scored, shadow_record
+from pipeline.core.messages import SHADOW_ENTRIES, ShadowBatch, ShadowEntry, shadow_record
 
 _SCALE = 2**32
 
@@ -26,27 +26,26 @@ def in_shadow(request_id: str, fraction: float) -> bool:
 def shadow_outputs(
     picked: Sequence[tuple[str, str | None, tuple[str, int, int]]],
     model_name: str,
-    champion: tuple[int, np.ndarray, float],
-    challenger: tuple[int, np.ndarray, float],
-    labels: tuple[str, str],
+    versions: tuple[int, int],
+    probabilities: tuple[np.ndarray, np.ndarray],
+    threshold: float,
     scored_at_ms: int,
 ) -> list[tuple[bytes, bytes]]:
-    """(key, value) per picked event: (request id, its own label, its source) in the order of
-    the two models' probabilities; each model is (version, probabilities, threshold)."""
+    """(key, value) records of `SHADOW_ENTRIES` events at most: `picked` is (request id, its
+    own label, its source) per event, in the order of both models' probabilities; `versions`
+    and `probabilities` are (champion's, challenger's). The key is the first request id, so
+    records spread over the topic's partitions as the events do."""
+    if not picked:
+        return []
+    mine, theirs = (p.tolist() for p in probabilities)
+    entries = [
+        ShadowEntry(request_id, c, x, truth, source[1], source[2])
+        for (request_id, truth, source), c, x in zip(picked, mine, theirs, strict=True)
+    ]
+    topic = picked[0][2][0]
     outputs = []
-    champion_version, champion_p, champion_t = champion
-    challenger_version, challenger_p, challenger_t = challenger
-    for (request_id, truth, source), mine, theirs in zip(
-        picked, champion_p.tolist(), challenger_p.tolist(), strict=True
-    ):
-        value = shadow_record(
-            request_id,
-            model_name,
-            Scored(champion_version, mine, labels[mine >= champion_t]),
-            Scored(challenger_version, theirs, labels[theirs >= challenger_t]),
-            truth,
-            source,
-            scored_at_ms,
-        )
-        outputs.append((request_id.encode(), value))
+    for start in range(0, len(entries), SHADOW_ENTRIES):
+        chunk = entries[start : start + SHADOW_ENTRIES]
+        batch = ShadowBatch(model_name, *versions, threshold, topic, scored_at_ms, chunk)
+        outputs.append((chunk[0].request_id.encode(), shadow_record(batch)))
     return outputs

@@ -9,13 +9,12 @@ the next one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from pipeline.core.gate import GateConfig, GateDecision, decide
+from pipeline.core.messages import ShadowBatch
 from pipeline.core.quality import window_metrics
 from pipeline.core.schema import LABELS
 
@@ -41,23 +40,24 @@ class ShadowEvidence:
         self.seen = 0
         self._pairs: dict[Pair, _Rows] = {}
 
-    def add(self, record: Mapping[str, Any]) -> Pair | None:
-        """The pair a labelled record counts for (None: unlabelled or malformed, skipped)."""
-        self.seen += 1
-        try:
-            truth = record["truth"]
-            pair = (int(record["champion"]["version"]), int(record["challenger"]["version"]))
-            mine = float(record["champion"]["probability"])
-            theirs = float(record["challenger"]["probability"])
-        except (KeyError, TypeError, ValueError):
+    def add(self, batch: ShadowBatch) -> Pair | None:
+        """The pair a shadow record counts for, if any of its events carried a label."""
+        self.seen += len(batch.entries)
+        pair = (batch.champion_version, batch.challenger_version)
+        rows = self._pairs.get(pair) or _Rows()
+        before = len(rows.truth)
+        for entry in batch.entries:
+            if entry.truth is None:
+                continue
+            rows.champion.append(entry.champion)
+            rows.challenger.append(entry.challenger)
+            rows.truth.append(int(entry.truth == LABELS[1]))
+            rows.agreed += (entry.champion >= self.threshold) == (
+                entry.challenger >= self.threshold
+            )
+        if len(rows.truth) == before:
             return None
-        if truth not in LABELS:
-            return None
-        rows = self._pairs.setdefault(pair, _Rows())
-        rows.champion.append(mine)
-        rows.challenger.append(theirs)
-        rows.truth.append(int(truth == LABELS[1]))
-        rows.agreed += (mine >= self.threshold) == (theirs >= self.threshold)
+        self._pairs[pair] = rows
         return pair
 
     def labelled(self, pair: Pair) -> int:

@@ -10,7 +10,6 @@ run). Either way every Predictor hears it on the retrain topic.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 
 from pipeline.config.settings import Settings
-from pipeline.core.messages import ModelReady, now_ms
+from pipeline.core.messages import MessageError, ModelReady, now_ms, parse_shadow
 from pipeline.core.shadow_evidence import Pair, ShadowEvidence
 from pipeline.kafka_io.clients import make_consumer
 from pipeline.registry import tracking
@@ -74,9 +73,13 @@ class ShadowJudge:
         for records in polled.values():
             for record in records:
                 try:
-                    pair = self.evidence.add(json.loads(record.value))
-                except ValueError:
-                    continue  # not JSON: not ours to judge
+                    batch = parse_shadow(record.value)
+                except MessageError as exc:
+                    log.warning("skipped a record on %s: %s", self.settings.shadow_topic, exc)
+                    continue
+                if batch.model_name != self.settings.model_name:
+                    continue  # another pipeline's challenger
+                pair = self.evidence.add(batch)
                 if pair is not None:
                     touched.add(pair)
         for pair in touched:

@@ -9,6 +9,7 @@ from dataclasses import replace
 from mlflow.tracking import MlflowClient
 
 from pipeline.config.settings import Settings
+from pipeline.core.messages import parse_shadow
 from pipeline.core.shadow import in_shadow
 from pipeline.core.training import train_model
 from pipeline.core.tuning import TuningConfig
@@ -68,7 +69,7 @@ def _shadow_through_restart_swap_and_clear(
         return {key for key, _ in events if in_shadow(key, FRACTION)}
 
     def shadowed(prefix: str) -> list[dict]:
-        return [r for r in shadow.json() if r["request_id"].startswith(f"{prefix}-")]
+        return [r for r in _entries(shadow.records) if r["request_id"].startswith(f"{prefix}-")]
 
     # From the first batch, and again from the first batch after a restart.
     for prefix, start in (("a", 0), ("b", 150)):
@@ -79,10 +80,7 @@ def _shadow_through_restart_swap_and_clear(
                 lambda r, p=prefix, n=enough: len(shadowed(p)) >= n, 30, "shadow records"
             )
         assert {r["request_id"] for r in shadowed(prefix)} == picked
-        assert all(
-            r["champion"]["version"] == 1 and r["challenger"]["version"] == challenger
-            for r in shadowed(prefix)
-        )
+        assert all(r["pair"] == (1, challenger) for r in shadowed(prefix))
 
     predictor = Predictor(settings)
     with in_thread(predictor.run):
@@ -92,9 +90,7 @@ def _shadow_through_restart_swap_and_clear(
         await_true(lambda: predictor.slot.current.version == v3, 30, "the swap to v3")
         picked = send("c", 300)
         shadow.wait_for(lambda r: len(shadowed("c")) >= len(picked), 30, "shadow after the swap")
-        assert {(r["champion"]["version"], r["challenger"]["version"]) for r in shadowed("c")} == {
-            (v3, challenger)
-        }
+        assert {r["pair"] for r in shadowed("c")} == {(v3, challenger)}
         # Cleared: the Predictor drops it, and the next events have no shadow.
         assert ops(ops_argv(settings, "challenger", "--clear")) == 0
         await_true(lambda: predictor.slot.challenger is None, 30, "the challenger dropped")
@@ -105,8 +101,9 @@ def _shadow_through_restart_swap_and_clear(
 
     served = answers.json()
     assert {a["model_version"] for a in served} == {1, v3}  # never the challenger's
-    assert all(r["challenger"]["version"] == challenger for r in shadow.json())
-    assert len(shadow.json()) == len({r["request_id"] for r in shadow.json()})
+    everything = _entries(shadow.records)
+    assert all(r["pair"][1] == challenger for r in everything)
+    assert len(everything) == len({r["request_id"] for r in everything})
     assert tracking.champion_version(settings) == v3
 
 
@@ -159,3 +156,13 @@ def test_the_trainer_promotes_a_better_challenger_and_retires_a_worse_one_on_liv
 def _model_ready(records: list) -> list[dict]:
     messages = [json.loads(r.value) for r in records if r.value]
     return [m for m in messages if m.get("type") == "model_ready"]
+
+
+def _entries(records: list) -> list[dict]:
+    """Every shadowed event in the shadow records read so far."""
+    out = []
+    for record in records:
+        batch = parse_shadow(record.value)
+        pair = (batch.champion_version, batch.challenger_version)
+        out += [{"request_id": e.request_id, "pair": pair, "truth": e.truth} for e in batch.entries]
+    return out

@@ -12,6 +12,7 @@ import pytest
 from pipeline.config.settings import build_parser, settings_from
 from pipeline.core.batching import ServingModel, columns_of, same_features, score_batch
 from pipeline.core.events import encode_event, parse_event
+from pipeline.core.messages import ShadowBatch, ShadowEntry, parse_shadow
 from pipeline.core.shadow import in_shadow
 from pipeline.core.training import train_model
 from pipeline.core.tuning import TuningConfig
@@ -65,18 +66,19 @@ def test_the_challenger_scores_its_share_in_the_batch_and_never_answers(adult, t
 
     answers = [json.loads(o.value) for o in result.predictions]
     assert len(answers) == 60 and {a["model_version"] for a in answers} == {1}
-    shadow = [json.loads(o.value) for o in result.shadow]
+    [record] = result.shadow  # one record for the batch's shadowed events
+    batch = parse_shadow(record.value)
+    assert (batch.model_name, batch.champion_version, batch.challenger_version) == ("adult", 1, 7)
     expected = [f"r{i}" for i in range(60) if in_shadow(f"r{i}", 0.5)]
-    assert [s["request_id"] for s in shadow] == expected and 15 < len(expected) < 45
+    assert [e.request_id for e in batch.entries] == expected and 15 < len(expected) < 45
+    assert record.key == expected[0].encode()
     events = [parse_event(records[int(r[1:])].value, 1 << 16) for r in expected]
     theirs = challenger.model.predict_proba(columns_of(events))
     mine = {a["request_id"]: a["probability"] for a in answers}
-    for record, p in zip(shadow, theirs.tolist(), strict=True):
-        assert record["champion"]["version"] == 1 and record["challenger"]["version"] == 7
-        assert record["champion"]["probability"] == mine[record["request_id"]]
-        assert record["challenger"]["probability"] == p
-        assert record["truth"] in ("<=50K", ">50K")
-        assert record["source"]["offset"] == int(record["request_id"][1:])
+    for entry, p in zip(batch.entries, theirs.tolist(), strict=True):
+        assert entry.champion == mine[entry.request_id] and entry.challenger == p
+        assert entry.truth in ("<=50K", ">50K")
+        assert entry.offset == int(entry.request_id[1:]) and batch.topic == "in"
     assert not np.allclose(theirs, [mine[r] for r in expected])  # two models, two answers
     assert not same_features(champion.model.features, challenger.model.features)
 
@@ -90,8 +92,19 @@ def test_the_challenger_scores_its_share_in_the_batch_and_never_answers(adult, t
     own = twin_features.model.predict_proba(
         columns_of([parse_event(r.value, 1 << 16) for r in records])
     )
-    assert [json.loads(o.value)["challenger"]["probability"] for o in shared.shadow] == own.tolist()
-    assert len(score_batch(records, champion, 1 << 16, "test", twin, 1.0).shadow) == 60
+    [entries] = [parse_shadow(o.value).entries for o in shared.shadow]
+    assert [e.challenger for e in entries] == own.tolist()
+    [other] = score_batch(records, champion, 1 << 16, "test", twin, 1.0).shadow
+    assert len(parse_shadow(other.value).entries) == 60
+
+
+def test_a_large_batch_is_shadowed_in_records_that_fit(adult, two_models) -> None:
+    champion, challenger = two_models
+    rows = event_rows(adult.test.head(2500))
+    records = [Record(i, encode_event(f"r{i}", row)) for i, row in enumerate(rows)]
+    shadow = score_batch(records, champion, 1 << 16, "test", challenger, 1.0).shadow
+    sizes = [len(parse_shadow(o.value).entries) for o in shadow]
+    assert sizes == [1000, 1000, 500] and max(len(o.value) for o in shadow) < 200_000
 
     assert score_batch(records, champion, 1 << 16, "test", None, 0.5).shadow == []
     assert score_batch(records, champion, 1 << 16, "test", challenger, 0.0).shadow == []
@@ -176,7 +189,9 @@ def test_the_challenger_verb_wants_a_version_or_clear(capsys) -> None:
     assert "VERSION or --clear" in capsys.readouterr().err
 
 
-def _records(n: int, champion_noise: float, challenger_noise: float, seed: int = 0) -> list[dict]:
+def _batch(
+    n: int, champion_noise: float, challenger_noise: float, seed: int = 0, champion: int = 1
+) -> ShadowBatch:
     rng = np.random.default_rng(seed)
     truth = rng.integers(0, 2, n)
 
@@ -184,15 +199,13 @@ def _records(n: int, champion_noise: float, challenger_noise: float, seed: int =
         return np.clip(0.3 + 0.4 * truth + rng.normal(0, noise, n), 0.001, 0.999)
 
     mine, theirs = scores(champion_noise), scores(challenger_noise)
-    return [
-        {
-            "request_id": f"r{i}",
-            "champion": {"version": 1, "probability": float(mine[i]), "label": "x"},
-            "challenger": {"version": 2, "probability": float(theirs[i]), "label": "x"},
-            "truth": ">50K" if truth[i] else "<=50K",
-        }
+    entries = [
+        ShadowEntry(
+            f"r{i}", float(mine[i]), float(theirs[i]), ">50K" if truth[i] else "<=50K", 0, i
+        )
         for i in range(n)
     ]
+    return ShadowBatch("adult", champion, 2, 0.5, "in", 0, entries)
 
 
 def test_live_evidence_promotes_a_clearly_better_challenger_and_retires_a_worse_one() -> None:
@@ -200,10 +213,8 @@ def test_live_evidence_promotes_a_clearly_better_challenger_and_retires_a_worse_
     from pipeline.core.shadow_evidence import ShadowEvidence
 
     better, worse = ShadowEvidence(400), ShadowEvidence(400)
-    for record in _records(400, champion_noise=0.4, challenger_noise=0.15):
-        better.add(record)
-    for record in _records(400, champion_noise=0.15, challenger_noise=0.4, seed=1):
-        worse.add(record)
+    better.add(_batch(400, champion_noise=0.4, challenger_noise=0.15))
+    worse.add(_batch(400, champion_noise=0.15, challenger_noise=0.4, seed=1))
     assert better.ready((1, 2)) and worse.ready((1, 2))
     verdict = better.verdict((1, 2), GateConfig())
     assert verdict.promoted and verdict.candidate_auc > verdict.champion_auc
@@ -218,17 +229,22 @@ def test_evidence_counts_labelled_records_per_pair_and_waits_for_both_classes() 
     from pipeline.core.shadow_evidence import ShadowEvidence
 
     evidence = ShadowEvidence(10)
-    records = _records(30, 0.2, 0.2)
-    for record in records[:9]:
-        evidence.add(record)
+    batch = _batch(30, 0.2, 0.2)
+    evidence.add(dataclasses.replace(batch, entries=batch.entries[:9]))
     assert not evidence.ready((1, 2))
-    assert evidence.add({**records[9], "truth": None}) is None  # no label: no evidence
-    assert evidence.add({"truth": ">50K"}) is None  # malformed: skipped
-    other = {**records[10], "champion": {**records[10]["champion"], "version": 3}}
-    assert evidence.add(other) == (3, 2)  # against another champion: another pair
+    unlabelled = [dataclasses.replace(e, truth=None) for e in batch.entries[9:20]]
+    assert evidence.add(dataclasses.replace(batch, entries=unlabelled)) is None  # no evidence
+    assert evidence.add(_batch(1, 0.2, 0.2, champion=3)) == (3, 2)  # another champion, pair
     assert evidence.labelled((1, 2)) == 9 and evidence.labelled((3, 2)) == 1
     one_class = ShadowEvidence(10)
-    for record in records:
-        if record["truth"] == ">50K":
-            one_class.add(record)
+    positives = [e for e in batch.entries if e.truth == ">50K"]
+    one_class.add(dataclasses.replace(batch, entries=positives))
     assert one_class.labelled((1, 2)) >= 10 and not one_class.ready((1, 2))
+
+
+def test_a_shadow_record_that_is_not_one_is_refused() -> None:
+    from pipeline.core.messages import MessageError
+
+    for raw in (b"not json", b"[]", b'{"entries": [["r1", 0.5]]}'):
+        with pytest.raises(MessageError):
+            parse_shadow(raw)
