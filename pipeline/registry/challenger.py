@@ -18,6 +18,7 @@ from mlflow.exceptions import MlflowException
 
 from pipeline.config.settings import Settings
 from pipeline.errors import RegistryError
+from pipeline.registry import tracking
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +29,7 @@ HISTORY_KEPT = 50
 
 def challenger_version(settings: Settings) -> int | None:
     """The version behind `@challenger`, or None when there is none."""
-    try:
-        found = MlflowClient().get_model_version_by_alias(settings.model_name, CHALLENGER)
-    except MlflowException as exc:
-        if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code) or "not found" in str(exc).lower():
-            return None
-        raise RegistryError(
-            f"cannot read alias {CHALLENGER} of {settings.model_name}: {exc}"
-        ) from exc
-    return int(found.version)
+    return tracking.alias_version(settings, CHALLENGER)
 
 
 def set_challenger(settings: Settings, version: int, by: str = "", reason: str = "") -> None:
@@ -70,15 +63,7 @@ def clear_challenger(
 
 def challenger_history(settings: Settings) -> list[dict[str, Any]]:
     """Every move of @challenger made through the pipeline, oldest first."""
-    try:
-        tags = MlflowClient().get_registered_model(settings.model_name).tags or {}
-    except MlflowException as exc:
-        raise RegistryError(f"cannot read model {settings.model_name}: {exc}") from exc
-    try:
-        history = json.loads(tags.get(HISTORY_TAG, "[]"))
-    except ValueError:
-        return []
-    return history if isinstance(history, list) else []
+    return tracking.alias_history(settings, HISTORY_TAG)
 
 
 def _remember(settings: Settings, entry: dict[str, Any]) -> None:

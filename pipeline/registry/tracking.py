@@ -206,12 +206,17 @@ def set_champion(settings: Settings, version: int, by: str = "", reason: str = "
 
 def champion_history(settings: Settings) -> list[dict[str, Any]]:
     """Every move of @champion made through the pipeline, oldest first."""
+    return alias_history(settings, HISTORY_TAG)
+
+
+def alias_history(settings: Settings, tag: str) -> list[dict[str, Any]]:
+    """The moves of an alias kept in a tag of the registered model (MLflow keeps none)."""
     try:
         tags = MlflowClient().get_registered_model(settings.model_name).tags or {}
     except MlflowException as exc:
         raise RegistryError(f"cannot read model {settings.model_name}: {exc}") from exc
     try:
-        history = json.loads(tags.get(HISTORY_TAG, "[]"))
+        history = json.loads(tags.get(tag, "[]"))
     except ValueError:
         return []
     return history if isinstance(history, list) else []
@@ -219,11 +224,14 @@ def champion_history(settings: Settings) -> list[dict[str, Any]]:
 
 def champion_version(settings: Settings) -> int | None:
     """The version behind `@champion`, or None when no model has been promoted yet."""
+    return alias_version(settings, CHAMPION)
+
+
+def alias_version(settings: Settings, alias: str) -> int | None:
+    """The version behind `@alias`, or None when the alias names none."""
     try:
-        return int(MlflowClient().get_model_version_by_alias(settings.model_name, CHAMPION).version)
+        return int(MlflowClient().get_model_version_by_alias(settings.model_name, alias).version)
     except MlflowException as exc:
         if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code) or "not found" in str(exc).lower():
             return None
-        raise RegistryError(
-            f"cannot read alias {CHAMPION} of {settings.model_name}: {exc}"
-        ) from exc
+        raise RegistryError(f"cannot read alias {alias} of {settings.model_name}: {exc}") from exc
