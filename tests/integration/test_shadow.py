@@ -166,3 +166,41 @@ def _entries(records: list) -> list[dict]:
         pair = (batch.champion_version, batch.challenger_version)
         out += [{"request_id": e.request_id, "pair": pair, "truth": e.truth} for e in batch.entries]
     return out
+
+
+def test_a_trainer_set_to_challenger_gives_a_better_candidate_the_challenger_alias(
+    live: Settings, adult
+) -> None:
+    """--candidates-to challenger: a retrain that passes the offline gate shadows first; the
+    champion does not move, and the announcement says the champion is unchanged."""
+    settings = replace(live, candidates_to="challenger")
+    weak = train_model(
+        adult.train.head(400),
+        TuningConfig(max_evals=1, folds=2, max_rounds=4, early_stopping_rounds=2, seed=9),
+    ).model
+    tracking.set_champion(settings, register(settings, weak, adult.test.head(50)), by="test")
+    champion = tracking.champion_version(settings)
+    news = TopicReader(settings, settings.retrain_topic)
+    request = json.dumps(
+        {
+            "type": "retrain_request",
+            "request_id": "to-the-shadow",
+            "instance_id": "t",
+            "topic": settings.input_topic,
+            "end_offsets": {},
+            "labelled_events": 0,
+            "reason": "by_hand",
+        }
+    ).encode()
+    try:
+        with in_thread(Trainer(settings).run):
+            produce(settings, [("r", request)], topic=settings.retrain_topic)
+            news.wait_for(lambda r: len(_model_ready(r)) >= 1, 180, "the retrained model")
+        [ready] = _model_ready(news.records)
+        assert ready["gate"]["alias"] == "challenger" and ready["promoted"] is False
+        assert challenger_version(settings) == ready["version"] != champion
+        assert tracking.champion_version(settings) == champion
+        tags = MlflowClient().get_model_version(settings.model_name, str(ready["version"])).tags
+        assert tags["gate.alias"] == "challenger" and tags["gate.promoted"] == "true"
+    finally:
+        news.close()
