@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from kafka import KafkaConsumer, TopicPartition
 
 from pipeline.config.settings import Settings
@@ -20,6 +22,21 @@ def make_events(adult, count: int, prefix: str, start: int = 0) -> list[tuple[st
 
 def model_ready(name: str, version: int, promoted: bool = True) -> bytes:
     return to_json(ModelReady(name, version, f"models:/{name}/{version}", {}, {}, promoted, 1, {}))
+
+
+def retrain_request(settings: Settings, request_id: str) -> bytes:
+    """A retrain request by hand, as raw JSON on the wire (what `ops retrain` sends)."""
+    return json.dumps(
+        {
+            "type": "retrain_request",
+            "request_id": request_id,
+            "instance_id": "t",
+            "topic": settings.input_topic,
+            "end_offsets": {},
+            "labelled_events": 0,
+            "reason": "by_hand",
+        }
+    ).encode()
 
 
 def log_ends(settings: Settings) -> dict[str, int]:

@@ -21,7 +21,7 @@ from pipeline.services.predictor import Predictor
 from pipeline.services.trainer import Trainer
 
 from .conftest import TopicReader, await_true, in_thread, produce, register, with_instance
-from .helpers import make_events, model_ready
+from .helpers import make_events, model_ready, retrain_request
 
 
 def ops_argv(settings: Settings, *verb: str) -> list[str]:
@@ -172,17 +172,7 @@ def test_registry_down_while_an_announced_version_loads_then_back(
 def test_a_replayed_retrain_request_registers_no_second_version(live: Settings) -> None:
     trainer = Trainer(live)
     news = TopicReader(live, live.retrain_topic)
-    request = json.dumps(
-        {
-            "type": "retrain_request",
-            "request_id": "replayed-once",
-            "instance_id": "t",
-            "topic": live.input_topic,
-            "end_offsets": {},
-            "labelled_events": 0,
-            "reason": "by_hand",
-        }
-    ).encode()
+    request = retrain_request(live, "replayed-once")
     with in_thread(trainer.run):
         produce(live, [("r", request)], topic=live.retrain_topic)
         news.wait_for(lambda r: any(b'"model_ready"' in x.value for x in r), 180, "a model")

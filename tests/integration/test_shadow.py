@@ -20,7 +20,7 @@ from pipeline.services.predictor import Predictor
 from pipeline.services.trainer import Trainer
 
 from .conftest import TopicReader, await_true, in_thread, produce, register
-from .helpers import make_events
+from .helpers import make_events, retrain_request
 from .test_lifecycle import ops_argv
 
 FRACTION = 0.4
@@ -181,17 +181,7 @@ def test_a_trainer_set_to_challenger_gives_a_better_candidate_the_challenger_ali
     tracking.set_champion(settings, register(settings, weak, adult.test.head(50)), by="test")
     champion = tracking.champion_version(settings)
     news = TopicReader(settings, settings.retrain_topic)
-    request = json.dumps(
-        {
-            "type": "retrain_request",
-            "request_id": "to-the-shadow",
-            "instance_id": "t",
-            "topic": settings.input_topic,
-            "end_offsets": {},
-            "labelled_events": 0,
-            "reason": "by_hand",
-        }
-    ).encode()
+    request = retrain_request(settings, "to-the-shadow")
     try:
         with in_thread(Trainer(settings).run):
             produce(settings, [("r", request)], topic=settings.retrain_topic)
