@@ -5,6 +5,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY pipeline ./pipeline
 COPY initialize.py predictor.py trainer.py sample_app.py ./
+COPY specs ./specs
 RUN pip install --no-cache-dir ".[postgres]"
 ENV PIPELINE_DATA_DIR=/data/adult PYTHONUNBUFFERED=1
 ENTRYPOINT ["python"]

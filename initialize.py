@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from pipeline.config.logs import setup_logging
 from pipeline.config.settings import Settings, parse_settings
-from pipeline.core.data import load_adult
+from pipeline.core.data import load_data
 from pipeline.core.search_space import DEFAULT_POINT
 from pipeline.core.tuning import TuningConfig
 from pipeline.errors import PipelineError
@@ -26,12 +26,14 @@ def initialize(settings: Settings) -> dict[str, float | int | str]:
         settings.bootstrap_servers, settings.topic_specs(), security=kafka_security(settings)
     )
     log.info("topics ready (%d created)", len(created))
-    data = load_adult(settings.data_dir, allow_download=settings.allow_download)
+    spec = settings.pipeline_spec
+    data = load_data(spec, settings.data_folder, allow_download=settings.allow_download)
     log.info(
-        "loaded %d training and %d test rows from %s",
+        "spec %s: loaded %d training and %d test rows (data folder %s)",
+        spec.name,
         len(data.train),
         len(data.test),
-        settings.data_dir,
+        settings.data_folder,
     )
     config = TuningConfig(
         max_evals=settings.tuning_evals,
@@ -47,7 +49,8 @@ def initialize(settings: Settings) -> dict[str, float | int | str]:
         run_name="initial-model",
         by="initialize",
         # A CV-measured good point as the first trial: TPE's first 20 trials are random draws
-        # and, on Adult, none of 30 beat it; the search then only has to improve on it.
+        # and, on Adult, none of 30 beat it; the search then only has to improve on it (on
+        # other data it is one more trial, which the search leaves behind if it is worse).
         warm_start=DEFAULT_POINT,
     )
     log.info(
@@ -57,6 +60,7 @@ def initialize(settings: Settings) -> dict[str, float | int | str]:
         tracking.CHAMPION,
     )
     return {
+        "spec": spec.name,
         "model": settings.model_name,
         "version": result.registered.version,
         **{f"test_{k}": round(v, 5) for k, v in result.metrics.items() if k != "rows"},

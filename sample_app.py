@@ -1,4 +1,4 @@
-"""Play an upstream service: stream adult.test rows as events, read predictions, report."""
+"""Play an upstream service: stream the spec's test rows as events, read predictions, report."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ import threading
 from collections.abc import Sequence
 
 from pipeline.config.settings import Settings
-from pipeline.core.data import load_adult
+from pipeline.core.data import load_data
 from pipeline.services.entry import run_entry
 from pipeline.tools.sample_stream import SampleApp, event_rows
 
 
 def stream(settings: Settings, stop: threading.Event) -> int:
-    rows = event_rows(load_adult(settings.data_dir, allow_download=settings.allow_download).test)
+    spec = settings.pipeline_spec
+    data = load_data(spec, settings.data_folder, allow_download=settings.allow_download)
+    rows = event_rows(data.test, spec.schema)
     summary = SampleApp(settings, rows, progress=lambda line: print(line, flush=True)).run(stop)
     print(json.dumps(summary))
     return 0 if summary["missing"] == 0 else 1

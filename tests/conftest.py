@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.core.data import AdultData, load_adult
+from pipeline.core.data import TabularData, load_data
+from pipeline.core.schema import Schema
+from pipeline.core.spec import PipelineSpec, load_spec
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,8 +28,18 @@ def data_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def adult(data_dir: Path) -> AdultData:
-    return load_adult(data_dir, allow_download=False)
+def adult_spec() -> PipelineSpec:
+    return load_spec()  # the default: specs/adult.toml
+
+
+@pytest.fixture(scope="session")
+def schema(adult_spec: PipelineSpec) -> Schema:
+    return adult_spec.schema
+
+
+@pytest.fixture(scope="session")
+def adult(data_dir: Path, adult_spec: PipelineSpec) -> TabularData:
+    return load_data(adult_spec, data_dir, allow_download=False)
 
 
 # Library threads meant to live as long as the process (tqdm's progress-bar monitor).

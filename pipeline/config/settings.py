@@ -8,10 +8,12 @@ import os
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from pipeline.core import topics
+from pipeline.core.spec import DEFAULT_SPEC, PipelineSpec, load_spec
 from pipeline.errors import ConfigError
 
 ENV_PREFIX = "PIPELINE_"
@@ -48,6 +50,11 @@ DATA = TRAINING | SAMPLE
 
 @dataclass(frozen=True)
 class Settings:
+    spec: Path = setting(
+        DEFAULT_SPEC,
+        "pipeline spec (TOML): the events, label, data, model name, topics and groups; "
+        "flags and variables win over the spec's names",
+    )
     bootstrap_servers: str = setting(
         "localhost:9092", "Kafka bootstrap servers (also read from KAFKA_BOOTSTRAP_SERVERS)"
     )
@@ -59,8 +66,10 @@ class Settings:
     )
     experiment: str = setting("adult-income", "MLflow experiment that holds every training run")
     model_name: str = setting("adult-income", "registered model name the Predictor serves")
-    data_dir: Path = setting(Path("data/adult"), "folder of adult.data/adult.test", DATA)
-    allow_download: bool = setting(True, "download missing Adult files from UCI", DATA)
+    data_dir: Path = setting(
+        Path(""), "folder of the spec's data files (empty: data/<spec name>)", DATA
+    )
+    allow_download: bool = setting(True, "download missing data files from the spec's URLs", DATA)
     tuning_evals: int = setting(20, "Hyperopt trials for the first model", TRAINING, minimum=1)
     retrain_evals: int = setting(6, "Hyperopt trials for each retrain", TRAINING, minimum=1)
     retrain_folds: int = setting(3, "cross-validation folds while retraining", TRAINING, minimum=2)
@@ -276,7 +285,7 @@ class Settings:
     rate: float = setting(
         0.0, "events per second to send (0: as fast as possible)", SAMPLE, minimum=0
     )
-    events: int = setting(0, "events to send (0: all of adult.test)", SAMPLE, minimum=0)
+    events: int = setting(0, "events to send (0: all the spec's test rows)", SAMPLE, minimum=0)
     bad_every: int = setting(
         0, "send a malformed event every N events (0: never)", SAMPLE, minimum=0
     )
@@ -306,6 +315,19 @@ class Settings:
         SAMPLE,
         minimum=0,
     )
+
+    @cached_property
+    def pipeline_spec(self) -> PipelineSpec:
+        """Read once; settings_from has read it already, so errors surface at start-up."""
+        return load_spec(self.spec)
+
+    @property
+    def data_folder(self) -> Path:
+        return (
+            self.data_dir
+            if str(self.data_dir) not in ("", ".")
+            else Path("data") / (self.pipeline_spec.name)
+        )
 
     @property
     def instance_name(self) -> str:
@@ -416,7 +438,17 @@ def settings_from(
                 )
         values[spec.name] = value
     values.update(overrides)
-    return Settings(**values)
+    return _with_spec(values)
+
+
+def _with_spec(values: dict[str, Any]) -> Settings:
+    """The spec names the model, topics and groups; a flag or variable still wins."""
+    pipeline_spec = load_spec(values.get("spec", DEFAULT_SPEC))
+    for name, value in pipeline_spec.settings.items():
+        values.setdefault(name, value)
+    settings = Settings(**values)
+    settings.__dict__["pipeline_spec"] = pipeline_spec  # the cached_property's slot
+    return settings
 
 
 def check_consistent(settings: Settings) -> Settings:

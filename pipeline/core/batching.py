@@ -13,10 +13,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from pipeline.core.events import Event, parse_event
+from pipeline.core.events import Event, EventDecoder
 from pipeline.core.features import FeatureBuilder
 from pipeline.core.messages import dlq_headers, now_ms, prediction_record
-from pipeline.core.schema import FEATURE_FIELDS, LABELS
 from pipeline.core.scoring import ScoringModel
 from pipeline.core.shadow import in_shadow, shadow_outputs
 from pipeline.errors import ValidationError
@@ -72,17 +71,15 @@ class ServingModel:
     version: int
 
 
-def columns_of(events: Sequence[Event]) -> dict[str, tuple[Any, ...]]:
+def columns_of(events: Sequence[Event], fields: Sequence[str]) -> dict[str, tuple[Any, ...]]:
     """Events as columns, the shape the model scores: one tuple of values per feature."""
-    return dict(
-        zip(FEATURE_FIELDS, zip(*(event.values for event in events), strict=True), strict=True)
-    )
+    return dict(zip(fields, zip(*(event.values for event in events), strict=True), strict=True))
 
 
 def score_batch(
     records: Sequence[InputRecord],
     serving: ServingModel,
-    max_event_bytes: int,
+    decoder: EventDecoder,
     instance_id: str,
     challenger: ServingModel | None = None,
     shadow_fraction: float = 0.0,
@@ -92,7 +89,7 @@ def score_batch(
     valid: list[tuple[Event, InputRecord]] = []
     for record in records:
         try:
-            valid.append((parse_event(record.value, max_event_bytes), record))
+            valid.append((decoder.parse(record.value), record))
         except ValidationError as exc:
             headers = dlq_headers(
                 exc.reason, exc.field, record.topic, record.partition, record.offset, instance_id
@@ -100,16 +97,18 @@ def score_batch(
             result.dead_letters.append(Output(record.key, record.value, headers))
     if not valid:
         return result
-    result.columns = columns_of([e for e, _ in valid])
+    fields = decoder.schema.feature_fields
+    result.columns = columns_of([e for e, _ in valid], fields)
     matrix = serving.model.features.transform(result.columns)
     scores = serving.model.predict_matrix(matrix)
     probabilities = scores.tolist()
     labelled_at: list[int] = []
     truth: list[bool] = []
     threshold = serving.model.threshold
+    negative, positive = serving.model.identity.labels
     scored_at = now_ms()
     for at, ((event, record), probability) in enumerate(zip(valid, probabilities, strict=True)):
-        label = LABELS[1] if probability >= threshold else LABELS[0]
+        label = positive if probability >= threshold else negative
         value = prediction_record(
             event.request_id,
             probability,
@@ -124,7 +123,7 @@ def score_batch(
         result.predictions.append(Output(event.request_id.encode(), value))
         if event.label is not None:
             labelled_at.append(at)
-            truth.append(event.label == LABELS[1])
+            truth.append(event.label == positive)
         else:
             result.unlabelled.append((event.request_id, probability))
     if truth:
@@ -133,7 +132,12 @@ def score_batch(
     result.labelled = len(truth)
     if challenger is not None and shadow_fraction > 0:
         result.shadow = _shadow(
-            valid, (result.columns, matrix), scores, serving, challenger, shadow_fraction, scored_at
+            valid,
+            (result.columns, matrix),
+            scores,
+            (serving, challenger),
+            shadow_fraction,
+            scored_at,
         )
     return result
 
@@ -157,8 +161,7 @@ def _shadow(
     valid: Sequence[tuple[Event, InputRecord]],
     batch: tuple[dict[str, tuple[Any, ...]], np.ndarray],
     scores: np.ndarray,
-    champion: ServingModel,
-    challenger: ServingModel,
+    models: tuple[ServingModel, ServingModel],
     fraction: float,
     scored_at: int,
 ) -> list[Output]:
@@ -168,13 +171,14 @@ def _shadow(
     if not picked:
         return []
     columns, matrix = batch
+    champion, challenger = models
     everyone = len(picked) == len(valid)
     try:
         if same_features(champion.model.features, challenger.model.features):
             theirs = challenger.model.predict_matrix(matrix if everyone else matrix[picked])
         else:
             if not everyone:
-                columns = columns_of([valid[i][0] for i in picked])
+                columns = columns_of([valid[i][0] for i in picked], list(columns))
             theirs = challenger.model.predict_proba(columns)
     except Exception:  # a broken challenger must not stop the champion scoring
         log.exception("the challenger (version %d) failed to score", challenger.version)

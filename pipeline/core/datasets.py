@@ -1,6 +1,6 @@
 """Retraining datasets: the original rows plus labelled events, deduplicated, with lineage.
 
-The holdout (every second row of adult.test) never enters training: a labelled event whose
+The holdout (every Nth test row, as the spec says) never enters training: a labelled event whose
 features equal a holdout row is dropped, so candidate and champion are compared on rows that
 neither has seen.
 """
@@ -16,11 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.events import Event
-from pipeline.core.schema import CATEGORICAL_FIELDS, FEATURE_FIELDS, LABEL_FIELD, NUMERIC_FIELDS
-
-
-def holdout_of(test: pd.DataFrame) -> pd.DataFrame:
-    return test.iloc[::2].reset_index(drop=True)
+from pipeline.core.schema import Schema
 
 
 def categories(values: pd.Series) -> pd.Series:
@@ -32,33 +28,31 @@ def categories(values: pd.Series) -> pd.Series:
     )
 
 
-def normalize(frame: pd.DataFrame) -> pd.DataFrame:
+def normalize(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     """One dtype per column whatever the source, so equal rows hash equal."""
     out = pd.DataFrame(index=frame.index)
-    for name in NUMERIC_FIELDS:
+    for name in schema.numeric_fields:
         out[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
-    for name in CATEGORICAL_FIELDS:
+    for name in schema.categorical_fields:
         out[name] = categories(frame[name])
-    out = out[list(FEATURE_FIELDS)]
-    if LABEL_FIELD in frame:
-        out[LABEL_FIELD] = frame[LABEL_FIELD].astype("str")
+    out = out[list(schema.feature_fields)]
+    if schema.label_field in frame:
+        out[schema.label_field] = frame[schema.label_field].astype("str")
     return out
 
 
-def events_frame(events: Sequence[Event]) -> pd.DataFrame:
-    columns = list(zip(*(event.values for event in events), strict=True)) or [()] * len(
-        FEATURE_FIELDS
-    )
-    frame = pd.DataFrame(dict(zip(FEATURE_FIELDS, columns, strict=True)))
-    frame[LABEL_FIELD] = [event.label for event in events]
+def events_frame(events: Sequence[Event], schema: Schema) -> pd.DataFrame:
+    fields = schema.feature_fields
+    columns = list(zip(*(event.values for event in events), strict=True)) or [()] * len(fields)
+    frame = pd.DataFrame(dict(zip(fields, columns, strict=True)))
+    frame[schema.label_field] = [event.label for event in events]
     frame["request_id"] = [event.request_id for event in events]
     return frame
 
 
-def feature_hashes(frame: pd.DataFrame) -> np.ndarray:
-    return pd.util.hash_pandas_object(
-        normalize(frame)[list(FEATURE_FIELDS)], index=False
-    ).to_numpy()
+def feature_hashes(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
+    features = normalize(frame, schema)[list(schema.feature_fields)]
+    return pd.util.hash_pandas_object(features, index=False).to_numpy()
 
 
 def digest(frame: pd.DataFrame) -> str:
@@ -76,18 +70,19 @@ def build_retrain_dataset(
     original: pd.DataFrame,
     events: Sequence[Event],
     holdout: pd.DataFrame,
+    schema: Schema,
     offset_ranges: Mapping[str, Sequence[int]] | None = None,
 ) -> RetrainDataset:
-    new = events_frame(events)
-    labelled = new[new[LABEL_FIELD].notna()]
+    new = events_frame(events, schema)
+    labelled = new[new[schema.label_field].notna()]
     unique = labelled.drop_duplicates(subset="request_id", keep="last")
     overlap = (
-        np.isin(feature_hashes(unique), feature_hashes(holdout))
+        np.isin(feature_hashes(unique, schema), feature_hashes(holdout, schema))
         if len(unique)
         else np.array([], bool)
     )
     kept = unique[~overlap].drop(columns=["request_id"])
-    frame = pd.concat([normalize(original), normalize(kept)], ignore_index=True)
+    frame = pd.concat([normalize(original, schema), normalize(kept, schema)], ignore_index=True)
     lineage = {
         "original_rows": len(original),
         "events_read": len(new),

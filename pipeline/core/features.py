@@ -16,7 +16,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import pandas as pd
 
-from pipeline.core.schema import CATEGORICAL_FIELDS, CROSSED_FIELDS, NUMERIC_FIELDS
+from pipeline.core.schema import Schema
 
 Columns: TypeAlias = Mapping[str, Sequence[Any]] | pd.DataFrame
 
@@ -57,38 +57,56 @@ def _numbers(values: Any) -> np.ndarray:
 
 @dataclass
 class FeatureBuilder:
-    """Fit on a training frame, then turn any batch of events into LightGBM's input matrix."""
+    """Fit on a training frame, then turn any batch of events into LightGBM's input matrix.
 
+    It carries its own field lists (from the spec it was made for) so a stored model knows
+    what it reads without the spec at hand.
+    """
+
+    numeric: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    crossed: tuple[tuple[str, str], ...] = ()
     min_cross_count: int = 10
     vocabularies: dict[str, list[str]] = field(default_factory=dict)
     crosses: dict[str, list[int]] = field(default_factory=dict)
     _indexes: dict[str, dict[Any, int]] = field(default_factory=dict, repr=False, compare=False)
+    _fitted: bool = field(default=False, repr=False, compare=False)
+
+    @classmethod
+    def for_schema(cls, schema: Schema, min_cross_count: int = 10) -> FeatureBuilder:
+        return cls(
+            schema.numeric_fields, schema.categorical_fields, schema.crosses, min_cross_count
+        )
 
     @property
     def feature_names(self) -> list[str]:
-        crossed = [cross_name(left, right) for left, right in CROSSED_FIELDS]
-        return [*NUMERIC_FIELDS, *CATEGORICAL_FIELDS, *crossed]
+        crossed = [cross_name(left, right) for left, right in self.crossed]
+        return [*self.numeric, *self.categorical, *crossed]
+
+    @property
+    def input_fields(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
 
     @property
     def categorical_features(self) -> list[str]:
-        return self.feature_names[len(NUMERIC_FIELDS) :]
+        return self.feature_names[len(self.numeric) :]
 
     @property
     def is_fitted(self) -> bool:
-        return bool(self.vocabularies)
+        return self._fitted
 
     def fit(self, frame: pd.DataFrame) -> FeatureBuilder:
         self.vocabularies = {
-            name: sorted(str(v) for v in frame[name].dropna().unique())
-            for name in CATEGORICAL_FIELDS
+            name: sorted(str(v) for v in frame[name].dropna().unique()) for name in self.categorical
         }
         self._indexes = {}  # a refit must not keep the old vocabulary's positions
         rows = len(frame)
         self.crosses = {}
-        for left, right in CROSSED_FIELDS:
+        for left, right in self.crossed:
             pair_ids = self._pair_ids(frame, left, right, rows)
             ids, counts = np.unique(pair_ids[pair_ids >= 0], return_counts=True)
             self.crosses[cross_name(left, right)] = ids[counts >= self.min_cross_count].tolist()
+        self._fitted = True
         return self
 
     def transform(self, columns: Columns) -> np.ndarray:
@@ -98,14 +116,14 @@ class FeatureBuilder:
         rows = _batch_size(columns)
         matrix = np.empty((rows, len(self.feature_names)), dtype=np.float64)
         col = 0
-        for name in NUMERIC_FIELDS:
+        for name in self.numeric:
             matrix[:, col] = _numbers(_column(columns, name, rows))
             col += 1
-        for name in CATEGORICAL_FIELDS:
+        for name in self.categorical:
             codes = _codes(_column(columns, name, rows), self._index(name))
             matrix[:, col] = np.where(codes >= 0, codes, np.nan)
             col += 1
-        for left, right in CROSSED_FIELDS:
+        for left, right in self.crossed:
             matrix[:, col] = self._cross_codes(columns, left, right, rows)
             col += 1
         return matrix
@@ -134,6 +152,9 @@ class FeatureBuilder:
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "numeric": list(self.numeric),
+            "categorical": list(self.categorical),
+            "crossed": [list(pair) for pair in self.crossed],
             "min_cross_count": self.min_cross_count,
             "vocabularies": self.vocabularies,
             "crosses": self.crosses,
@@ -141,18 +162,29 @@ class FeatureBuilder:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureBuilder:
-        """Refuses preprocessing written for another set of fields: it would mis-encode silently."""
-        expected_crosses = {cross_name(left, right) for left, right in CROSSED_FIELDS}
-        if set(data["vocabularies"]) != set(CATEGORICAL_FIELDS):
+        """Refuses preprocessing whose parts disagree: it would mis-encode silently."""
+        if "numeric" not in data:
             raise ValueError(
-                f"vocabularies for {sorted(data['vocabularies'])}, expected {CATEGORICAL_FIELDS}"
+                "the preprocessing names no fields (a model from before pipeline specs): "
+                "train it again with initialize.py"
             )
-        if set(data["crosses"]) != expected_crosses:
-            raise ValueError(
-                f"crosses {sorted(data['crosses'])}, expected {sorted(expected_crosses)}"
-            )
-        return cls(
+        builder = cls(
+            numeric=tuple(data["numeric"]),
+            categorical=tuple(data["categorical"]),
+            crossed=tuple((str(a), str(b)) for a, b in data["crossed"]),
             min_cross_count=int(data["min_cross_count"]),
             vocabularies={k: list(v) for k, v in data["vocabularies"].items()},
             crosses={k: [int(i) for i in v] for k, v in data["crosses"].items()},
         )
+        if set(builder.vocabularies) != set(builder.categorical):
+            raise ValueError(
+                f"vocabularies for {sorted(builder.vocabularies)}, "
+                f"expected {list(builder.categorical)}"
+            )
+        expected_crosses = {cross_name(left, right) for left, right in builder.crossed}
+        if set(builder.crosses) != expected_crosses:
+            raise ValueError(
+                f"crosses {sorted(builder.crosses)}, expected {sorted(expected_crosses)}"
+            )
+        builder._fitted = True
+        return builder

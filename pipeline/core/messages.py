@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import msgspec
 
-from pipeline.core.schema import LABELS, normalize_label
+from pipeline.core.schema import Schema
 
 RETRAIN_REQUEST: Final = "retrain_request"
 TRAINING_STARTED: Final = "training_started"
@@ -132,7 +132,9 @@ def parse_shadow(raw: bytes | None) -> ShadowBatch:
     payload = _parse(raw)
     try:
         entries = [
-            ShadowEntry(str(r), float(c), float(x), t if t in LABELS else None, int(p), int(o))
+            ShadowEntry(
+                str(r), float(c), float(x), t if isinstance(t, str) else None, int(p), int(o)
+            )
             for r, c, x, t, p, o in payload["entries"]
         ]
         return ShadowBatch(
@@ -257,16 +259,16 @@ def label_record(request_id: str, label: str) -> bytes:
     return json.dumps({"request_id": request_id, "label": label}).encode()
 
 
-def parse_label(raw: bytes | None) -> tuple[str, int]:
+def parse_label(raw: bytes | None, schema: Schema) -> tuple[str, int]:
     """(request id, 1 for the positive class) from a labels-topic record."""
     payload = _parse(raw)
     request_id, label = payload.get("request_id"), payload.get("label")
     if not isinstance(request_id, str) or not request_id or not isinstance(label, str):
         raise MessageError("a label needs a request_id and a label")
-    normalized = normalize_label(label)
-    if normalized not in LABELS:
-        raise MessageError(f"label {label!r}: expected one of {', '.join(LABELS)}")
-    return request_id[:200], int(normalized == LABELS[1])
+    normalized = schema.normalize_label(label)
+    if normalized not in schema.labels:
+        raise MessageError(f"label {label!r}: expected one of {', '.join(schema.labels)}")
+    return request_id[:200], int(normalized == schema.positive_label)
 
 
 def parse_heartbeat(raw: bytes | None) -> Heartbeat:

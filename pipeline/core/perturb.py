@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.core.schema import FIELD_KINDS, LABEL_FIELD, LABELS
+from pipeline.core.schema import Schema
 from pipeline.errors import ConfigError
 
 
@@ -20,6 +20,8 @@ class Perturbation:
     mix: dict[str, tuple[str, float]] = field(default_factory=dict)
     flip_labels: float = 0.0
     after: int = 0  # events sent untouched first
+    label_field: str = ""
+    labels: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -35,9 +37,9 @@ class Perturbation:
         for name, (value, share) in self.mix.items():
             if _chosen(index, share):
                 out[name] = value
-        label = out.get(LABEL_FIELD)
-        if label in LABELS and _chosen(index, self.flip_labels):
-            out[LABEL_FIELD] = LABELS[1 - LABELS.index(label)]
+        label = out.get(self.label_field)
+        if label in self.labels and _chosen(index, self.flip_labels):
+            out[self.label_field] = self.labels[1 - self.labels.index(label)]
         return out
 
 
@@ -46,10 +48,20 @@ def _chosen(index: int, share: float) -> bool:
     return (index * 37) % 100 < share * 100
 
 
-def parse_perturbation(shift: str, mix: str, flip_labels: float, after: int) -> Perturbation:
+def parse_perturbation(
+    shift: str, mix: str, flip_labels: float, after: int, schema: Schema
+) -> Perturbation:
     if not 0.0 <= flip_labels <= 1.0:
         raise ConfigError(f"--flip-labels {flip_labels}: a share between 0 and 1")
-    return Perturbation(_shifts(shift), _mixes(mix), flip_labels, after)
+    kinds = schema.field_kinds
+    return Perturbation(
+        _shifts(shift, kinds),
+        _mixes(mix, kinds),
+        flip_labels,
+        after,
+        schema.label_field,
+        schema.labels,
+    )
 
 
 def _pairs(text: str, flag: str) -> list[tuple[str, str]]:
@@ -62,10 +74,10 @@ def _pairs(text: str, flag: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _shifts(text: str) -> dict[str, float]:
+def _shifts(text: str, kinds: dict[str, str]) -> dict[str, float]:
     shifts = {}
     for name, value in _pairs(text, "--shift"):
-        if FIELD_KINDS.get(name) != "numeric":
+        if kinds.get(name) != "numeric":
             raise ConfigError(f"--shift {name}: not a numeric field")
         try:
             shifts[name] = float(value)
@@ -74,10 +86,10 @@ def _shifts(text: str) -> dict[str, float]:
     return shifts
 
 
-def _mixes(text: str) -> dict[str, tuple[str, float]]:
+def _mixes(text: str, kinds: dict[str, str]) -> dict[str, tuple[str, float]]:
     mixes = {}
     for name, value in _pairs(text, "--mix"):
-        if FIELD_KINDS.get(name) != "categorical":
+        if kinds.get(name) != "categorical":
             raise ConfigError(f"--mix {name}: not a categorical field")
         category, _, share_text = value.rpartition(":")
         try:

@@ -35,7 +35,7 @@ def roc_plot(truth: np.ndarray, proba: np.ndarray, path: Path) -> Path:
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey")
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
-    ax.set_title("ROC on adult.test")
+    ax.set_title("ROC on the holdout")
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -18,10 +19,45 @@ BOOSTER_FILE = "booster.txt"
 FEATURES_FILE = "features.json"
 
 
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What a model was trained for, stored with it: a Predictor refuses a model whose schema
+    fingerprint is not its own spec's (another data set's model would score garbage)."""
+
+    fingerprint: str
+    label_field: str
+    labels: tuple[str, str]  # (negative, positive)
+    golden: Mapping[str, list[Any]]  # a few training rows: it must score them when loaded
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_fingerprint": self.fingerprint,
+            "label_field": self.label_field,
+            "labels": list(self.labels),
+            "golden_sample": {k: list(v) for k, v in self.golden.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, payload: Mapping[str, Any]) -> ModelIdentity:
+        if "schema_fingerprint" not in payload:
+            raise ValueError(
+                "the model records no pipeline spec (trained before specs): train it again "
+                "with initialize.py"
+            )
+        negative, positive = payload["labels"]
+        return cls(
+            str(payload["schema_fingerprint"]),
+            str(payload["label_field"]),
+            (str(negative), str(positive)),
+            {str(k): list(v) for k, v in payload["golden_sample"].items()},
+        )
+
+
 @dataclass
 class ScoringModel:
     features: FeatureBuilder
     booster: lgb.Booster
+    identity: ModelIdentity
     threshold: float = 0.5
     # The training rows' profile per feature, the reference live drift is measured against
     # (None for versions registered before profiles were stored: they serve, unwatched).
@@ -30,7 +66,7 @@ class ScoringModel:
     compiled: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
 
     def predict_proba(self, columns: Columns) -> np.ndarray:
-        """Probability of `>50K` for each row of a batch: one predict call per batch."""
+        """Probability of the positive class for each row of a batch: one predict call."""
         return self.predict_matrix(self.features.transform(columns))
 
     def predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
@@ -59,6 +95,7 @@ class ScoringModel:
         self.booster.save_model(str(booster_path))
         payload: dict[str, object] = {
             "features": self.features.to_dict(),
+            "identity": self.identity.to_dict(),
             "threshold": self.threshold,
         }
         if self.profile is not None:
@@ -71,6 +108,7 @@ class ScoringModel:
         try:
             payload = json.loads(Path(features_path).read_text())
             features = FeatureBuilder.from_dict(payload["features"])
+            identity = ModelIdentity.from_dict(payload.get("identity", {}))
             booster = lgb.Booster(model_file=str(booster_path))
             profile = _profile_of(payload)
         except (OSError, ValueError, KeyError, TypeError, lgb.basic.LightGBMError) as exc:
@@ -85,6 +123,7 @@ class ScoringModel:
         return cls(
             features=features,
             booster=booster,
+            identity=identity,
             threshold=float(payload.get("threshold", 0.5)),
             profile=profile,
         )

@@ -16,7 +16,6 @@ import numpy as np
 from pipeline.core.gate import GateConfig, GateDecision, decide
 from pipeline.core.messages import ShadowBatch
 from pipeline.core.quality import window_metrics
-from pipeline.core.schema import LABELS
 
 Pair = tuple[int, int]  # (champion version, challenger version)
 
@@ -32,11 +31,12 @@ class _Rows:
 class ShadowEvidence:
     """Feed shadow records; ask for the figures and, past `min_labelled`, the verdict."""
 
-    def __init__(self, min_labelled: int, threshold: float = 0.5) -> None:
+    def __init__(self, min_labelled: int, labels: tuple[str, str], threshold: float = 0.5) -> None:
         if min_labelled < 10:
             raise ValueError(f"{min_labelled} labelled events are too few to judge a challenger")
         self.min_labelled = min_labelled
         self.threshold = threshold
+        self.labels = labels  # (negative, positive): any other truth is not evidence
         self.seen = 0
         self._pairs: dict[Pair, _Rows] = {}
 
@@ -47,11 +47,11 @@ class ShadowEvidence:
         rows = self._pairs.get(pair) or _Rows()
         before = len(rows.truth)
         for entry in batch.entries:
-            if entry.truth is None:
+            if entry.truth not in self.labels:
                 continue
             rows.champion.append(entry.champion)
             rows.challenger.append(entry.challenger)
-            rows.truth.append(int(entry.truth == LABELS[1]))
+            rows.truth.append(int(entry.truth == self.labels[1]))
             rows.agreed += (entry.champion >= self.threshold) == (
                 entry.challenger >= self.threshold
             )

@@ -14,14 +14,8 @@ from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
 from pipeline.core.drift import reference_profile
 from pipeline.core.features import FeatureBuilder
-from pipeline.core.schema import (
-    CATEGORICAL_FIELDS,
-    FIELD_KINDS,
-    LABEL_FIELD,
-    NUMERIC_FIELDS,
-    POSITIVE_LABEL,
-)
-from pipeline.core.scoring import ScoringModel
+from pipeline.core.schema import Schema
+from pipeline.core.scoring import ModelIdentity, ScoringModel
 from pipeline.core.tuning import TuningConfig, TuningResult, tune
 
 log = logging.getLogger(__name__)
@@ -33,14 +27,17 @@ class TrainedModel:
     tuning: TuningResult
 
 
-def labels_of(frame: pd.DataFrame) -> np.ndarray:
-    return (frame[LABEL_FIELD] == POSITIVE_LABEL).to_numpy(dtype=np.int32)
+GOLDEN_ROWS = 3  # training rows a model keeps to prove, when loaded, that it still scores
 
 
-def make_dataset(features: FeatureBuilder, frame: pd.DataFrame) -> lgb.Dataset:
+def labels_of(frame: pd.DataFrame, label_field: str, positive: str) -> np.ndarray:
+    return (frame[label_field] == positive).to_numpy(dtype=np.int32)
+
+
+def make_dataset(features: FeatureBuilder, frame: pd.DataFrame, schema: Schema) -> lgb.Dataset:
     return lgb.Dataset(
         features.transform(frame),
-        label=labels_of(frame),
+        label=labels_of(frame, schema.label_field, schema.positive_label),
         feature_name=features.feature_names,
         categorical_feature=features.categorical_features,
         free_raw_data=False,
@@ -58,20 +55,23 @@ def feature_params(features: FeatureBuilder) -> dict[str, Any]:
     numeric codes and worse as native categoricals (same parameters). `feature_contri` 0
     zeroes their split gain, so no tree uses them.
     """
-    plain = set(NUMERIC_FIELDS) | set(CATEGORICAL_FIELDS)
+    plain = set(features.input_fields)
     weights = ("1" if name in plain else "0" for name in features.feature_names)
     return {"feature_contri": ",".join(weights)}  # one string: MLflow logs it as it is
 
 
 def train_model(
-    frame: pd.DataFrame, config: TuningConfig, warm_start: Mapping[str, float] | None = None
+    frame: pd.DataFrame,
+    config: TuningConfig,
+    schema: Schema,
+    warm_start: Mapping[str, float] | None = None,
 ) -> TrainedModel:
     """Tune on cross-validation, then fit once on all rows with exactly the tuned parameters.
 
     `warm_start`: parameters to try first (the champion's, for a retrain); see `tune`.
     """
-    features = FeatureBuilder().fit(frame)
-    dataset = make_dataset(features, frame)
+    features = FeatureBuilder.for_schema(schema).fit(frame)
+    dataset = make_dataset(features, frame, schema)
     result = tune(dataset, config, warm_start, feature_params(features))
     log.info(
         "best cv log loss %.5f, auc %.5f after %d trials; fitting %d rounds",
@@ -80,16 +80,18 @@ def train_model(
         result.trials,
         result.num_boost_round,
     )
-    model = _fit(frame, features, dataset, result.params, result.num_boost_round)
+    model = _fit(frame, features, dataset, result.params, result.num_boost_round, schema)
     return TrainedModel(model=model, tuning=result)
 
 
-def fit_fixed(frame: pd.DataFrame, params: Mapping[str, Any], trees: int) -> ScoringModel:
+def fit_fixed(
+    frame: pd.DataFrame, params: Mapping[str, Any], trees: int, schema: Schema
+) -> ScoringModel:
     """Exactly `trees` rounds of the given parameters, no tuning and no early stop: a model
     whose size and content depend on nothing else (what a benchmark scores with)."""
-    features = FeatureBuilder().fit(frame)
+    features = FeatureBuilder.for_schema(schema).fit(frame)
     fixed = {**params, **feature_params(features)}
-    return _fit(frame, features, make_dataset(features, frame), fixed, trees)
+    return _fit(frame, features, make_dataset(features, frame, schema), fixed, trees, schema)
 
 
 def _fit(
@@ -98,14 +100,22 @@ def _fit(
     dataset: lgb.Dataset,
     params: Mapping[str, Any],
     rounds: int,
+    schema: Schema,
 ) -> ScoringModel:
     booster = lgb.train(dict(params), dataset, num_boost_round=rounds)
-    profile = reference_profile(frame, FIELD_KINDS)
-    return ScoringModel(features=features, booster=booster, profile=profile)
+    profile = reference_profile(frame, schema.field_kinds)
+    golden = frame[list(schema.feature_fields)].head(GOLDEN_ROWS).astype(object)
+    identity = ModelIdentity(
+        schema.fingerprint,
+        schema.label_field,
+        schema.labels,
+        {name: [None if pd.isna(v) else v for v in golden[name]] for name in golden},
+    )
+    return ScoringModel(features=features, booster=booster, profile=profile, identity=identity)
 
 
 def evaluate(model: ScoringModel, frame: pd.DataFrame) -> dict[str, float]:
-    truth = labels_of(frame)
+    truth = labels_of(frame, model.identity.label_field, model.identity.labels[1])
     proba = model.predict_proba(frame)
     return {
         "auc": float(roc_auc_score(truth, proba)),

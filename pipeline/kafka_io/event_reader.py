@@ -15,7 +15,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from pipeline.config.settings import Settings
-from pipeline.core.events import Event, parse_event
+from pipeline.core.events import Event, EventDecoder
 from pipeline.core.read_ranges import clamp, window_starts
 from pipeline.errors import BrokerError, DataError, ValidationError
 from pipeline.kafka_io.admin import admin_client
@@ -101,7 +101,8 @@ def read_events(
             log.warning("requested offsets %s cut to the log end: %s", requested, ends)
         starts = window_starts({p: (log_bounds[p][0], ends[p]) for p in ends}, window)
         result.offset_ranges = {str(p): [starts[p], ends[p]] for p in sorted(ends)}
-        _read(consumer, partitions, starts, ends, settings.max_event_bytes, timeout_s, result)
+        decoder = EventDecoder(settings.pipeline_spec.schema, settings.max_event_bytes)
+        _read(consumer, partitions, starts, ends, decoder, timeout_s, result)
     except KafkaError as exc:
         raise failure(exc, settings, f"reading {settings.input_topic}", "trainer") from exc
     finally:
@@ -137,7 +138,7 @@ def _read(
     partitions: Mapping[int, TopicPartition],
     starts: Mapping[int, int],
     ends: Mapping[int, int],
-    max_bytes: int,
+    decoder: EventDecoder,
     timeout_s: float,
     result: ReadResult,
 ) -> None:
@@ -155,14 +156,14 @@ def _read(
             for record in records:
                 if record.offset >= remaining.get(tp, -1):
                     break
-                _collect(record.value, max_bytes, result)
+                _collect(record.value, decoder, result)
             if consumer.position(tp) >= remaining.get(tp, 0):
                 remaining.pop(tp, None)
                 consumer.pause(tp)
 
 
-def _collect(raw: bytes | None, max_bytes: int, result: ReadResult) -> None:
+def _collect(raw: bytes | None, decoder: EventDecoder, result: ReadResult) -> None:
     try:
-        result.events.append(parse_event(raw, max_bytes))
+        result.events.append(decoder.parse(raw))
     except ValidationError:
         result.invalid += 1

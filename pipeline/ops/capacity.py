@@ -28,7 +28,7 @@ SWAP_S = 0.21  # e) a hot-swap, announcement to new model serving
 # other work: CPU time of one thread, which sharing inflates far less than wall time) ----
 EVENT_BYTES = 373  # mean encoded event over adult.test (`encode_event`; p99 389 bytes)
 PREDICTION_BYTES = 213  # one prediction record (`prediction_record`)
-TRAINER_PARSE_US = 8.1  # `parse_event` per event: the Trainer decodes its window one by one
+TRAINER_PARSE_US = 8.1  # `EventDecoder.parse` per event: the Trainer decodes its window one by one
 # How LightGBM's cost grows with the rows (fixed parameters, 200 rounds, one thread): adult.data
 # copied 1x, 2x, 4x, 8x -> CPU seconds. Linear: 8x the rows cost 8.4x.
 TRAIN_CPU_S_AT_ROWS = ((32_561, 1.34), (65_122, 2.58), (130_244, 5.82), (260_488, 11.25))

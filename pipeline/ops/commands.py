@@ -59,7 +59,9 @@ def promote(settings: Settings, version: int, reason: str = "promoted by hand") 
     tracking.connect(settings)
     if not lifecycle.version_exists(settings, version):
         raise ConfigError(f"{settings.model_name} has no version {version}")
-    artifacts.load_scoring_model(settings.model_name, version)  # ModelError: exit 5
+    artifacts.load_scoring_model(
+        settings.model_name, version, settings.pipeline_spec.schema
+    )  # ModelError: exit 5
     tracking.set_champion(settings, version, by=f"ops ({getpass.getuser()})", reason=reason)
     _send(settings, _announcement(settings, version, reason))
     return version
@@ -84,7 +86,9 @@ def set_challenger(settings: Settings, version: int, reason: str = "set by hand"
         raise ConfigError(f"{settings.model_name} has no version {version}")
     if version == tracking.champion_version(settings):
         raise ConfigError(f"version {version} is @champion; a challenger must be another version")
-    artifacts.load_scoring_model(settings.model_name, version)  # ModelError: exit 5
+    artifacts.load_scoring_model(
+        settings.model_name, version, settings.pipeline_spec.schema
+    )  # ModelError: exit 5
     challenger.set_challenger(settings, version, by=f"ops ({getpass.getuser()})", reason=reason)
     _send(settings, _announcement(settings, version, reason, promoted=False))
     return version

@@ -23,6 +23,7 @@ from mlflow.store.artifact.models_artifact_repo import ModelsArtifactRepository
 from mlflow.tracking import MlflowClient
 
 from pipeline.core.model_checks import check_model
+from pipeline.core.schema import Schema
 from pipeline.core.scoring import ScoringModel
 from pipeline.errors import ModelError, RegistryError
 
@@ -130,12 +131,13 @@ def declared_inputs(
     return schema.input_names() if schema is not None else None
 
 
-def load_scoring_model(name: str, version: int) -> ScoringModel:
-    """The serving object of a version, checked like any model before it may serve."""
+def load_scoring_model(name: str, version: int, schema: Schema) -> ScoringModel:
+    """The serving object of a version, checked like any model before it may serve: made for
+    this spec's events, the declared inputs, finite scores on known rows."""
     with tempfile.TemporaryDirectory(prefix="model-") as tmp, _repository(name, version) as repo:
         files = verified_files(repo, name, version, Path(tmp))
         inputs = declared_inputs(repo, name, version, Path(tmp))
         model = ScoringModel.load(files["booster"], files["features"])
-    check_model(model, inputs)
+    check_model(model, inputs, schema)
     log.debug("loaded %s version %d from its verified text artifacts", name, version)
     return model

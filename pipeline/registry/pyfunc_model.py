@@ -13,11 +13,10 @@ import mlflow.models
 import mlflow.pyfunc
 import pandas as pd
 
-from pipeline.core.schema import LABELS
 from pipeline.core.scoring import ScoringModel
 
 
-class AdultPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]
+class TabularPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]
     """Everything it serves is read from the text artifacts in `load_context`."""
 
     def __init__(self) -> None:
@@ -33,8 +32,9 @@ class AdultPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]
             self.load_context(context)
         assert self.model is not None
         proba = self.model.predict_proba(model_input)
-        labels = [LABELS[1] if p >= self.model.threshold else LABELS[0] for p in proba]
+        negative, positive = self.model.identity.labels
+        labels = [positive if p >= self.model.threshold else negative for p in proba]
         return pd.DataFrame({"probability": proba, "label": labels})
 
 
-mlflow.models.set_model(AdultPyfunc())
+mlflow.models.set_model(TabularPyfunc())

@@ -7,6 +7,7 @@ import logging
 import os
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,13 @@ from mlflow.data.pandas_dataset import from_pandas
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
-from mlflow.types import ColSpec, Schema
+from mlflow.types import ColSpec, Schema, TensorSpec
 
 from pipeline.config.settings import Settings
 from pipeline.core import plots
-from pipeline.core.schema import FEATURE_FIELDS, LABEL_FIELD, NUMERIC_FIELDS
+from pipeline.core.schema import Schema as PipelineSchema
 from pipeline.core.scoring import ScoringModel
+from pipeline.core.spec import PipelineSpec
 from pipeline.errors import RegistryError
 from pipeline.registry import artifacts, pyfunc_model
 
@@ -34,23 +36,33 @@ HISTORY_TAG = "pipeline.champion_history"
 HISTORY_KEPT = 50
 # MLflow 3 opens an experiment on its GenAI overview unless it is marked as model development.
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
-MODEL_DESCRIPTION = (
-    "Probability that a person earns more than 50K a year, scored by the Predictors from the "
-    "census events on the input topic (the UCI Adult fields). Retrained by the Trainer from the "
-    "original data and recent labelled events; the @champion alias names the version every "
-    "Predictor serves. Version tags hold each version's holdout metrics and gate decision."
-)
+SPEC_TAGS = ("pipeline.spec_name", "pipeline.spec_sha256", "pipeline.schema_fingerprint")
+OUTPUTS = Schema([ColSpec("double", "probability"), ColSpec("string", "label")])
 
-# Every input column is optional: a missing value is scored as missing, never refused.
-SIGNATURE = ModelSignature(
-    inputs=Schema(
-        [
-            ColSpec("double" if name in NUMERIC_FIELDS else "string", name, required=False)
-            for name in FEATURE_FIELDS
-        ]
-    ),
-    outputs=Schema([ColSpec("double", "probability"), ColSpec("string", "label")]),
-)
+
+def spec_tag_values(spec: PipelineSpec) -> tuple[str, str, str]:
+    return spec.name, spec.sha256, spec.schema.fingerprint
+
+
+def model_description(spec: PipelineSpec, input_topic: str) -> str:
+    what = spec.description or f"Probability of {spec.schema.positive_label!r}"
+    return (
+        f"{what.rstrip('.')}: the probability of {spec.schema.positive_label!r}, scored by the "
+        f"Predictors from the events on {input_topic} (pipeline spec {spec.name!r}, fields "
+        f"{', '.join(spec.schema.feature_fields)}). Retrained by the Trainer from the original "
+        "data and recent labelled events; the @champion alias names the version every Predictor "
+        "serves. Version tags hold each version's holdout metrics and gate decision."
+    )
+
+
+def signature_for(schema: PipelineSchema) -> ModelSignature:
+    """Every input column is optional: a missing value is scored as missing, never refused."""
+    numeric = set(schema.numeric_fields)
+    columns: list[ColSpec | TensorSpec] = [
+        ColSpec("double" if name in numeric else "string", name, required=False)
+        for name in schema.feature_fields
+    ]
+    return ModelSignature(inputs=Schema(columns), outputs=OUTPUTS)
 
 
 @dataclass(frozen=True)
@@ -103,14 +115,17 @@ def log_model_version(
     settings: Settings,
     model: ScoringModel,
     example: pd.DataFrame,
-    signature: ModelSignature = SIGNATURE,
+    signature: ModelSignature | None = None,
 ) -> RegisteredModel:
-    """Log the model into the active run and register it as a new version.
+    """Log the model into the active run and register it as a new version, tagged with the
+    spec it was trained for.
 
     `signature` is there for the fault tests, which register a version whose declared input
     schema does not match the events, and check that the Predictors refuse it.
     """
-    inputs = example[list(FEATURE_FIELDS)]
+    spec = settings.pipeline_spec
+    signature = signature or signature_for(spec.schema)
+    inputs = example[list(spec.schema.feature_fields)]
     with tempfile.TemporaryDirectory() as tmp:
         files = model.save(Path(tmp))
         info = mlflow.pyfunc.log_model(
@@ -126,10 +141,12 @@ def log_model_version(
     version = int(info.registered_model_version)
     run_id = info.run_id
     client = MlflowClient()
-    for key, value in checksums.items():
+    spec_tags = zip(SPEC_TAGS, spec_tag_values(spec), strict=True)
+    for key, value in (*checksums.items(), *spec_tags):
         client.set_model_version_tag(settings.model_name, str(version), key, value)
     if not client.get_registered_model(settings.model_name).description:
-        client.update_registered_model(settings.model_name, description=MODEL_DESCRIPTION)
+        description = model_description(spec, settings.input_topic)
+        client.update_registered_model(settings.model_name, description=description)
     return RegisteredModel(
         settings.model_name, version, run_id, model_uri(settings.model_name, version)
     )
@@ -142,10 +159,24 @@ def log_figures(model: ScoringModel, truth: Any, proba: Any) -> None:
         mlflow.log_artifact(str(plots.roc_plot(truth, proba, Path(tmp) / "roc_curve.png")), "plots")
 
 
-def log_dataset(frame: pd.DataFrame, name: str, source_url: str, context: str) -> None:
-    source = HTTPDatasetSource(url=source_url)
-    dataset = from_pandas(frame, source=source, name=name, targets=LABEL_FIELD)
+def log_dataset(
+    frame: pd.DataFrame, name: str, source_uri: str, context: str, label_field: str
+) -> None:
+    if source_uri.startswith(("http://", "https://")):
+        dataset = from_pandas(
+            frame, source=HTTPDatasetSource(url=source_uri), name=name, targets=label_field
+        )
+    else:
+        with warnings.catch_warnings():  # MLflow registers its local source twice ('', file)
+            warnings.filterwarnings("ignore", "The specified dataset source can be interpreted")
+            dataset = from_pandas(frame, source=source_uri, name=name, targets=label_field)
     mlflow.log_input(dataset, context=context)
+
+
+def log_spec(spec: PipelineSpec) -> None:
+    """The spec as written, in the run: what the model's events, label and data were."""
+    mlflow.log_text(spec.text, f"spec/{spec.path.name}")
+    mlflow.set_tags(dict(zip(SPEC_TAGS, spec_tag_values(spec), strict=True)))
 
 
 def ui_links(settings: Settings, base: str = "http://127.0.0.1:5000") -> str:

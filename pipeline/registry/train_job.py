@@ -16,7 +16,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from pipeline.core.data import UCI_BASE_URL
+from pipeline.config.settings import Settings
+from pipeline.core.data import source_uri
 from pipeline.core.training import evaluate, labels_of, train_model
 from pipeline.core.tuning import TuningConfig
 from pipeline.registry import tracking
@@ -33,7 +34,7 @@ class JobResult:
 
 
 def run_training(
-    settings: Any,
+    settings: Settings,
     train: pd.DataFrame,
     holdout: pd.DataFrame,
     config: TuningConfig,
@@ -48,16 +49,22 @@ def run_training(
     """
     started = time.monotonic()
     with mlflow.start_run(run_name=run_name, tags=dict(tags or {})):
-        tracking.log_dataset(train, "adult-train", UCI_BASE_URL + "adult.data", "training")
-        tracking.log_dataset(holdout, "adult-test", UCI_BASE_URL + "adult.test", "evaluation")
+        spec = settings.pipeline_spec
+        sources = (spec.data.train, spec.data.test or spec.data.train)
+        roles = (("train", "training"), ("holdout", "evaluation"))
+        for frame, source, (role, context) in zip((train, holdout), sources, roles, strict=True):
+            where = source_uri(source, settings.data_folder)
+            label = spec.schema.label_field
+            tracking.log_dataset(frame, f"{spec.name}-{role}", where, context, label)
+        tracking.log_spec(spec)
         if lineage:
             mlflow.log_dict(dict(lineage), "lineage.json")
             mlflow.log_params(
                 {f"lineage.{k}": v for k, v in lineage.items() if not isinstance(v, (dict, list))}
             )
-        trained = train_model(train, config, warm_start)
+        trained = train_model(train, config, spec.schema, warm_start)
         metrics = evaluate(trained.model, holdout)
-        truth = labels_of(holdout)
+        truth = labels_of(holdout, spec.schema.label_field, spec.schema.positive_label)
         proba = trained.model.predict_proba(holdout)
         mlflow.log_params(
             {

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from pipeline.config.settings import Settings
-from pipeline.core.datasets import holdout_of
+from pipeline.core.data import holdout_of
 from pipeline.core.training import evaluate
 from pipeline.core.tuning import TuningConfig
 from pipeline.registry import artifacts, lifecycle, tracking
@@ -42,9 +42,11 @@ def train_first_model(
     )
     version = result.registered.version
     # Tagged on the Trainer's holdout rows so that the gate and `ops status` compare every
-    # version on the same rows; `test` (adult.test) stays the figure users are told.
-    model = artifacts.load_scoring_model(settings.model_name, version)
-    holdout = evaluate(model, holdout_of(test))
+    # version on the same rows; `test` (the spec's test rows) stays the figure users are told.
+    model = artifacts.load_scoring_model(
+        settings.model_name, version, settings.pipeline_spec.schema
+    )
+    holdout = evaluate(model, holdout_of(test, settings.pipeline_spec.data.holdout_every))
     lifecycle.annotate_version(
         settings,
         version,

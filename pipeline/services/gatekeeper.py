@@ -66,7 +66,8 @@ def decide(
     champion: tuple[int, ScoringModel] | None,
     holdout: pd.DataFrame,
 ) -> Decision:
-    truth = labels_of(holdout)
+    schema = settings.pipeline_spec.schema
+    truth = labels_of(holdout, schema.label_field, schema.positive_label)
     candidate_scores = candidate.predict_proba(holdout)
     if champion is None:
         verdict = gate_decide(truth, candidate_scores, None, gate_config(settings))

@@ -21,7 +21,7 @@ from pipeline.config.settings import Settings
 from pipeline.core.batching import ServingModel
 from pipeline.core.compiled import compile_booster
 from pipeline.core.messages import MessageError, ModelReady, parse_retrain_message
-from pipeline.core.model_checks import GOLDEN_SAMPLE
+from pipeline.core.model_checks import golden_rows
 from pipeline.errors import ModelError, RegistryError
 from pipeline.registry import artifacts, tracking
 
@@ -44,10 +44,12 @@ def champion_version(settings: Settings) -> int:
 def load_version(settings: Settings, version: int) -> ServingModel:
     """Loaded, checked and (unless --no-compile-trees) compiled: on the watcher's thread for a
     swap, so compiling never holds up scoring."""
-    model = artifacts.load_scoring_model(settings.model_name, version)
+    model = artifacts.load_scoring_model(
+        settings.model_name, version, settings.pipeline_spec.schema
+    )
     if settings.compile_trees:
         compiled = compile_booster(model.booster, settings.home / COMPILED_DIR)
-        if compiled is not None and not model.use_compiled(compiled, GOLDEN_SAMPLE):
+        if compiled is not None and not model.use_compiled(compiled, golden_rows(model)):
             log.warning("compiled trees of version %d disagree with LightGBM: not used", version)
     return ServingModel(model, settings.model_name, version)
 
@@ -137,8 +139,8 @@ class ModelWatcher(threading.Thread):
         consumer: KafkaConsumer,
         slot: ModelSlot,
         model_name: str,
-        read_alias: AliasReader | None = None,
-        load: Loader | None = None,
+        read_alias: AliasReader,
+        load: Loader,
         poll_s: float = 10.0,
         read_challenger: AliasReader | None = None,
     ) -> None:
@@ -146,9 +148,9 @@ class ModelWatcher(threading.Thread):
         self.consumer = consumer
         self.slot = slot
         self.model_name = model_name
-        self.read_alias = read_alias or (lambda: None)
+        self.read_alias = read_alias
         self.read_challenger = read_challenger or (lambda: None)
-        self.load = load or self._load
+        self.load = load
         self.poll_s = poll_s
         self.refused = 0
         self.refused_versions: set[int] = set()
@@ -261,10 +263,6 @@ class ModelWatcher(threading.Thread):
             self.slot.current.version,
         )
         self.slot.offer(serving)
-
-    def _load(self, version: int) -> ServingModel:
-        model = artifacts.load_scoring_model(self.model_name, version)
-        return ServingModel(model, self.model_name, version)
 
     def _refuse(self, version: int, reason: str) -> None:
         self.refused += 1

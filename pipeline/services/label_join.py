@@ -24,6 +24,7 @@ from kafka.errors import KafkaError
 
 from pipeline.config.settings import Settings
 from pipeline.core.messages import MessageError, parse_label
+from pipeline.core.schema import Schema
 from pipeline.kafka_io.clients import make_consumer
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,10 @@ class JoinState:
 class LabelReader:
     """A thread that reads the labels topic into a JoinState."""
 
-    def __init__(self, consumer: KafkaConsumer, topic: str, state: JoinState) -> None:
+    def __init__(
+        self, consumer: KafkaConsumer, topic: str, state: JoinState, schema: Schema
+    ) -> None:
+        self.schema = schema
         self.consumer, self.topic, self.state = consumer, topic, state
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="label-join", daemon=True)
@@ -120,7 +124,7 @@ class LabelReader:
             for records in polled.values():
                 for record in records:
                     try:
-                        pairs.append(parse_label(record.value))
+                        pairs.append(parse_label(record.value, self.schema))
                     except MessageError as exc:
                         log.debug("skipped a record on %s: %s", self.topic, exc)
             if pairs:
@@ -136,7 +140,7 @@ def start_label_reader(settings: Settings, state: JoinState) -> LabelReader | No
         consumer = make_consumer(settings, "predictor-labels", isolation_level="read_committed")
         if not consumer.partitions_for_topic(topic):
             raise KafkaError(f"topic {topic} does not exist")
-        return LabelReader(consumer, topic, state).start()
+        return LabelReader(consumer, topic, state, settings.pipeline_spec.schema).start()
     except KafkaError as exc:
         log.warning("late labels are not joined: %s", exc)
         if consumer is not None:

@@ -19,6 +19,7 @@ from kafka.errors import KafkaError
 
 from pipeline.config.settings import Settings, check_consistent
 from pipeline.core.batching import BatchResult, Output, ServingModel, score_batch
+from pipeline.core.events import EventDecoder
 from pipeline.core.messages import DLQ_REASON, REASON_COUNT, RetrainRequest, to_json
 from pipeline.core.model_checks import check_scores
 from pipeline.core.scoring import ScoringModel
@@ -80,6 +81,7 @@ class Predictor:
         self.assignment = OffsetKeeper()
         self.monitor: LiveMonitor | None = None
         self.labels = JoinState(settings.label_ttl_s, settings.label_state_max)
+        self.decoder = EventDecoder(settings.pipeline_spec.schema, settings.max_event_bytes)
         self._joining = False
         self._request_reason = REASON_COUNT
 
@@ -182,7 +184,7 @@ class Predictor:
             result = score_batch(
                 records,
                 self.slot.current,
-                self.settings.max_event_bytes,
+                self.decoder,
                 self.settings.instance_name,
                 self._shadowing(),
                 self.settings.shadow_fraction,

@@ -16,8 +16,8 @@ from typing import Any
 import pandas as pd
 
 from pipeline.config.settings import Settings
-from pipeline.core.data import AdultData
-from pipeline.core.datasets import build_retrain_dataset, holdout_of, merge_end_offsets
+from pipeline.core.data import TabularData
+from pipeline.core.datasets import build_retrain_dataset, merge_end_offsets
 from pipeline.core.messages import ModelReady, RetrainRequest
 from pipeline.core.scoring import ScoringModel
 from pipeline.core.search_space import warm_start_from_params
@@ -43,7 +43,7 @@ def reasons(requests: list[RetrainRequest]) -> dict[str, int]:
 def retrain(
     settings: Settings,
     requests: list[RetrainRequest],
-    data: AdultData,
+    data: TabularData,
     attempt: int,
     settle_shadow: Callable[[], None] = lambda: None,
 ) -> ModelReady:
@@ -57,8 +57,10 @@ def retrain(
     events = read_events(settings, requested, settings.retrain_window_events)
     # what was read, cut to the log end where a request asked for more
     end_offsets = {p: bounds[1] for p, bounds in events.offset_ranges.items()}
-    holdout = holdout_of(data.test)
-    dataset = build_retrain_dataset(data.train, events.events, holdout, events.offset_ranges)
+    holdout = data.holdout
+    dataset = build_retrain_dataset(
+        data.train, events.events, holdout, settings.pipeline_spec.schema, events.offset_ranges
+    )
     lineage = {
         **dataset.lineage,
         "invalid_events_skipped": events.invalid,
@@ -146,7 +148,9 @@ def champion_point(settings: Settings) -> dict[str, float] | None:
 def judge(settings: Settings, version: int, holdout: pd.DataFrame) -> Decision:
     """The candidate as a Predictor would load it, against the champion on the same rows."""
     try:
-        candidate = artifacts.load_scoring_model(settings.model_name, version)
+        candidate = artifacts.load_scoring_model(
+            settings.model_name, version, settings.pipeline_spec.schema
+        )
     except ModelError as exc:
         return Decision.refused(f"kept the champion: the candidate failed its checks: {exc}")
     champion = _champion(settings)
@@ -158,7 +162,9 @@ def _champion(settings: Settings) -> tuple[int, ScoringModel] | None:
     if version is None:
         return None
     try:
-        return version, artifacts.load_scoring_model(settings.model_name, version)
+        return version, artifacts.load_scoring_model(
+            settings.model_name, version, settings.pipeline_spec.schema
+        )
     except ModelError as exc:  # a champion that fails verification is no yardstick
         log.warning("the champion (version %d) cannot be used for the gate: %s", version, exc)
         return None

@@ -38,7 +38,9 @@ class ShadowJudge:
         self.settings = settings
         self.metrics = metrics
         self.announce = announce
-        self.evidence = ShadowEvidence(settings.shadow_min_labelled)
+        self.evidence = ShadowEvidence(
+            settings.shadow_min_labelled, settings.pipeline_spec.schema.labels
+        )
         self.decisions: list[dict[str, Any]] = []
         self._consumer: KafkaConsumer | None = None
         self._logged: dict[Pair, int] = {}

@@ -20,7 +20,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
 from pipeline.config.settings import Settings
-from pipeline.core.data import AdultData, load_adult
+from pipeline.core.data import TabularData, load_data
 from pipeline.core.messages import (
     ModelReady,
     RetrainRequest,
@@ -63,7 +63,9 @@ class Trainer:
 
     def run(self, stop: threading.Event, ready: threading.Event | None = None) -> None:
         settings = self.settings
-        data = load_adult(settings.data_dir, allow_download=settings.allow_download)
+        data = load_data(
+            settings.pipeline_spec, settings.data_folder, allow_download=settings.allow_download
+        )
         tracking.connect(settings)
         consumer = make_consumer(
             settings,
@@ -125,7 +127,7 @@ class Trainer:
             known = request.reason in RETRAIN_REASONS
             self.metrics.requests.labels(reason=request.reason if known else "other").inc()
 
-    def _serve(self, queue: RetrainQueue, data: AdultData, producer: KafkaProducer) -> None:
+    def _serve(self, queue: RetrainQueue, data: TabularData, producer: KafkaProducer) -> None:
         run = queue.next_run()
         started = time.monotonic()
         self.health.busy = f"training for {len(run)} request(s)"
@@ -198,7 +200,7 @@ class Trainer:
             queue.committed(offsets)
 
     def _answer(
-        self, requests: list[RetrainRequest], data: AdultData, producer: KafkaProducer
+        self, requests: list[RetrainRequest], data: TabularData, producer: KafkaProducer
     ) -> list[ModelReady]:
         """Requests a version already answers (a replay, or a restart after registering) are
         answered with that version again; only the others are trained for."""

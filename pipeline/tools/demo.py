@@ -23,7 +23,7 @@ from typing import Any
 import initialize
 from pipeline.config.logs import setup_logging
 from pipeline.config.settings import Settings, parse_settings, secret_env, settings_to_argv
-from pipeline.core.data import load_adult
+from pipeline.core.data import load_data
 from pipeline.errors import PipelineError
 from pipeline.kafka_io.admin import ensure_topics, wait_for_members
 from pipeline.kafka_io.broker import broker_for, free_port
@@ -183,11 +183,11 @@ def run_demo(settings: Settings) -> dict:
         if tracking.champion_version(live) is None:
             log.info("no @champion yet: training the first model (%d trials)", live.tuning_evals)
             print(json.dumps(initialize.initialize(live)), flush=True)
-        data = load_adult(live.data_dir, allow_download=live.allow_download)
+        data = load_data(live.pipeline_spec, live.data_folder, allow_download=live.allow_download)
         demo = replace(live, model_name=live.model_name + DEMO_SUFFIX)
         first = modest_champion(demo, data, by="demo")
         logs = live.home / "logs"
-        rows = event_rows(data.test)
+        rows = event_rows(data.test, live.pipeline_spec.schema)
         with processes(demo, logs) as children:
             wait_for_members(
                 demo.bootstrap_servers,

@@ -1,4 +1,4 @@
-"""An upstream service stand-in: sends adult.test rows as events, reads back their predictions."""
+"""An upstream service stand-in: sends the spec's test rows as events, reads back predictions."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pipeline.config.settings import Settings
 from pipeline.core.events import encode_event
 from pipeline.core.messages import label_record
 from pipeline.core.perturb import parse_perturbation
-from pipeline.core.schema import FEATURE_FIELDS, LABEL_FIELD
+from pipeline.core.schema import Schema
 from pipeline.core.stream_stats import StreamStats
 from pipeline.kafka_io.clients import failure, make_consumer, make_producer, require_topic
 
@@ -27,10 +27,11 @@ log = logging.getLogger(__name__)
 ROLE = "sample-app"  # its ACLs: python -m pipeline.kafka_io.acls --role sample-app
 
 
-def event_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def event_rows(frame: pd.DataFrame, schema: Schema) -> list[dict[str, Any]]:
     """Rows as a producer would send them: ints for whole numbers, null for missing."""
     rows = []
-    for record in frame[[*FEATURE_FIELDS, LABEL_FIELD]].to_dict(orient="records"):
+    columns = [*schema.feature_fields, schema.label_field]
+    for record in frame[columns].to_dict(orient="records"):
         rows.append(
             {
                 k: (
@@ -46,14 +47,18 @@ def event_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
-def bad_event(kind: int, request_id: str, row: dict[str, Any], max_bytes: int) -> bytes:
-    """The four kinds of bad input the DLQ must catch, in turn."""
+def bad_event(
+    kind: int, request_id: str, row: dict[str, Any], max_bytes: int, schema: Schema
+) -> bytes:
+    """The four kinds of bad input the DLQ must catch, in turn: not JSON, a required field
+    left out, text where a number belongs, too large."""
     if kind == 0:
         return b"{not json"
+    required = [f.name for f in schema.fields if f.required] or [schema.fields[0].name]
     if kind == 1:
-        return encode_event(request_id, {k: v for k, v in row.items() if k != "age"})
-    if kind == 2:
-        return encode_event(request_id, {**row, "hours_per_week": "forty"})
+        return encode_event(request_id, {k: v for k, v in row.items() if k != required[0]})
+    if kind == 2 and schema.numeric_fields:
+        return encode_event(request_id, {**row, schema.numeric_fields[0]: "forty"})
     return encode_event(request_id, {**row, "padding": "x" * max_bytes})
 
 
@@ -82,8 +87,9 @@ class SampleApp:
     ) -> None:
         self.settings = settings
         self.rows = rows
+        self.schema = settings.pipeline_spec.schema
         self.perturbation = parse_perturbation(
-            settings.shift, settings.mix, settings.flip_labels, settings.perturb_after
+            settings.shift, settings.mix, settings.flip_labels, settings.perturb_after, self.schema
         )
         self.stats = StreamStats()
         self.progress = progress
@@ -137,12 +143,14 @@ class SampleApp:
             request_id = f"{run_id}-{i}"
             label = None
             if s.bad_every and i % s.bad_every == s.bad_every - 1:
-                value = bad_event((i // s.bad_every) % 4, request_id, row, s.max_event_bytes)
+                value = bad_event(
+                    (i // s.bad_every) % 4, request_id, row, s.max_event_bytes, self.schema
+                )
                 self.stats.sent_bad()
             else:
-                label = row.get(LABEL_FIELD)
+                label = row.get(self.schema.label_field)
                 if s.labels_later:
-                    row = {k: v for k, v in row.items() if k != LABEL_FIELD}
+                    row = {k: v for k, v in row.items() if k != self.schema.label_field}
                 value = encode_event(request_id, row)
                 self.stats.sent(request_id, label, time.monotonic())
             producer.send(s.input_topic, value=value, key=request_id.encode())

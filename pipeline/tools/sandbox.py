@@ -88,7 +88,10 @@ def fixed_champion(settings: Settings, data: Any, trees: int) -> int:
         "seed": settings.seed,
         "num_threads": settings.threads,
     }
-    recipe = hashlib.sha256(json.dumps([params, trees], sort_keys=True).encode()).hexdigest()[:16]
+    fingerprint = settings.pipeline_spec.schema.fingerprint  # a recipe is for one spec's events
+    recipe = hashlib.sha256(
+        json.dumps([params, trees, fingerprint], sort_keys=True).encode()
+    ).hexdigest()[:16]
     tracking.connect(settings)
     made = _made_from(settings.model_name, recipe)
     if made is not None:
@@ -97,7 +100,7 @@ def fixed_champion(settings: Settings, data: Any, trees: int) -> int:
         return made
     client = MlflowClient()
     log.info("training the benchmark's %d-tree model %s (fixed recipe)", trees, settings.model_name)
-    model = fit_fixed(data.train, params, trees)
+    model = fit_fixed(data.train, params, trees, settings.pipeline_spec.schema)
     with mlflow.start_run(run_name=f"bench-model-{trees}-trees"):
         mlflow.log_params({**params, "trees": trees})
         mlflow.log_metrics({f"holdout_{k}": v for k, v in evaluate(model, data.test).items()})

@@ -106,8 +106,8 @@ def mlflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def trained_model(adult) -> ScoringModel:
-    return train_model(adult.train, TINY).model
+def trained_model(adult, schema) -> ScoringModel:
+    return train_model(adult.train, TINY, schema).model
 
 
 def register(settings: Settings, model: ScoringModel, holdout) -> int:

@@ -9,11 +9,14 @@ from kafka import KafkaConsumer, TopicPartition
 from pipeline.config.settings import Settings
 from pipeline.core.events import encode_event
 from pipeline.core.messages import ModelReady, to_json
+from pipeline.core.spec import load_spec
 from pipeline.tools.sample_stream import event_rows
+
+SCHEMA = load_spec().schema  # the default spec: Adult
 
 
 def make_events(adult, count: int, prefix: str, start: int = 0) -> list[tuple[str, bytes]]:
-    rows = event_rows(adult.test.iloc[start : start + count])
+    rows = event_rows(adult.test.iloc[start : start + count], SCHEMA)
     return [
         (f"{prefix}-{start + i}", encode_event(f"{prefix}-{start + i}", row))
         for i, row in enumerate(rows)

@@ -8,7 +8,7 @@ import random
 from dataclasses import replace
 
 from pipeline.config.settings import Settings
-from pipeline.core.events import parse_event
+from pipeline.core.events import EventDecoder
 from pipeline.core.topics import TopicSpec
 from pipeline.errors import ValidationError
 from pipeline.kafka_io.admin import ensure_topics
@@ -47,9 +47,10 @@ def test_valid_events_are_scored_invalid_ones_dead_lettered_and_the_counts_add_u
 ) -> None:
     events = mixed_stream(adult, 1000, seed=5)
     valid = set()
+    decoder = EventDecoder(live.pipeline_spec.schema, live.max_event_bytes)
     for _, value in events:
         with contextlib.suppress(ValidationError):
-            valid.add(parse_event(value, live.max_event_bytes).request_id)
+            valid.add(decoder.parse(value).request_id)
     invalid = len(events) - len(valid)
     assert 200 < invalid < 600, "the stream must really be mixed"
     out, dlq = TopicReader(live, live.predictions_topic), TopicReader(live, live.dlq_topic)

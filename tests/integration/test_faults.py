@@ -27,7 +27,9 @@ from pipeline.tools.sample_stream import event_rows
 
 @pytest.fixture
 def stage(live: Settings, adult, tmp_path) -> faults.Stage:
-    return faults.Stage(live, event_rows(adult.test), tmp_path / "logs", rate=500.0)
+    return faults.Stage(
+        live, event_rows(adult.test, live.pipeline_spec.schema), tmp_path / "logs", rate=500.0
+    )
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pipeline.registry import artifacts, tracking
 
 
 def test_initialize_registers_a_champion_that_scores_adult_test(
-    kafka_bootstrap, unique, tmp_path, data_dir, adult, capsys
+    kafka_bootstrap, unique, tmp_path, data_dir, adult, adult_spec, capsys
 ) -> None:
     argv = [
         "--bootstrap-servers",
@@ -40,10 +40,16 @@ def test_initialize_registers_a_champion_that_scores_adult_test(
 
     champion = tracking.champion_version(initialize.parse_settings("initialize", "", argv))
     assert champion == 1
-    model = artifacts.load_scoring_model("adult-income", champion)
+    model = artifacts.load_scoring_model("adult-income", champion, adult_spec.schema)
     proba = model.predict_proba(adult.test)
     assert np.isfinite(proba).all()
-    assert roc_auc_score(labels_of(adult.test), proba) >= 0.92
+    assert (
+        roc_auc_score(
+            labels_of(adult.test, adult_spec.schema.label_field, adult_spec.schema.positive_label),
+            proba,
+        )
+        >= 0.92
+    )
 
     pyfunc = mlflow.pyfunc.load_model(tracking.champion_uri("adult-income"))
     scored = pyfunc.predict(adult.test.drop(columns=["income_bracket"]).head(5))

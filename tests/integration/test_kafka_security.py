@@ -153,7 +153,7 @@ def test_the_live_loop_runs_with_one_least_privileged_principal_per_role(
     news = TopicReader(ops, s.retrain_topic)  # the operator reads the model news
     sample = SampleApp(
         secure_kafka.as_user(s, "sample-app", events=300, drain_timeout_s=90),
-        event_rows(adult.test.head(300)),
+        event_rows(adult.test.head(300), s.pipeline_spec.schema),
         progress=lambda line: None,
     )
     assert all(x.settings.kafka_ssl_check_hostname for x in (predictor, trainer, sample))

@@ -150,11 +150,11 @@ def test_registry_down_while_an_announced_version_loads_then_back(
     real_load = artifacts.load_scoring_model
     outage = {"left": 0}
 
-    def flaky_load(name: str, version: int):
+    def flaky_load(name: str, version: int, schema):
         if outage["left"] > 0:
             outage["left"] -= 1
             raise RegistryError("registry unreachable (injected)")
-        return real_load(name, version)
+        return real_load(name, version, schema)
 
     out = TopicReader(settings, settings.predictions_topic)
     with in_thread(predictor.run):

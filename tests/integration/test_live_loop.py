@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from dataclasses import replace
 
 import mlflow
 
@@ -35,7 +36,7 @@ def versions_by_partition(predictions: list[dict]) -> dict[int, list[int]]:
 def test_end_to_end_retrain_swaps_every_later_prediction(live: Settings, adult) -> None:
     # One request from the first 400 labelled events; the 200 after them stay under the bar.
     # The champion is a modest model, so the retrained one beats it through the real gate.
-    settings = Settings(**{**live.__dict__, "retrain_every": 400})
+    settings = replace(live, retrain_every=400)
     modest = modest_champion(settings, adult, by="test")
     predictor, trainer = Predictor(settings), Trainer(settings)
     out = TopicReader(settings, settings.predictions_topic)

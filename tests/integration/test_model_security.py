@@ -49,7 +49,7 @@ def _register_hostile(live: Settings, trained_model, marker: Path, tmp: Path) ->
             name="model",
             python_model=str(code),
             artifacts={key: str(path) for key, path in files.items()},
-            signature=tracking.SIGNATURE,
+            signature=tracking.signature_for(live.pipeline_spec.schema),
             registered_model_name=live.model_name,
         )
     version = int(info.registered_model_version)
@@ -93,11 +93,14 @@ def test_an_artifact_altered_after_registration_is_refused(
     live: Settings, adult, trained_model, name: str
 ) -> None:
     version = register(live, trained_model, adult.test.head(5))
-    assert artifacts.load_scoring_model(live.model_name, version) is not None
+    assert (
+        artifacts.load_scoring_model(live.model_name, version, live.pipeline_spec.schema)
+        is not None
+    )
     stored = _stored_artifact(live, version, name)
     stored.write_text(stored.read_text().replace("0", "1", 1))
     with pytest.raises(ModelError, match=f"artifacts/{name} .* was altered after registration"):
-        artifacts.load_scoring_model(live.model_name, version)
+        artifacts.load_scoring_model(live.model_name, version, live.pipeline_spec.schema)
 
 
 def test_a_version_registered_without_checksums_is_refused(live: Settings, trained_model) -> None:
@@ -108,8 +111,10 @@ def test_a_version_registered_without_checksums_is_refused(live: Settings, train
             name="model",
             python_model=str(Path(tracking.pyfunc_model.__file__)),
             artifacts={key: str(path) for key, path in files.items()},
-            signature=tracking.SIGNATURE,
+            signature=tracking.signature_for(live.pipeline_spec.schema),
             registered_model_name=live.model_name,
         )
     with pytest.raises(ModelError, match="no artifact checksums"):
-        artifacts.load_scoring_model(live.model_name, int(info.registered_model_version))
+        artifacts.load_scoring_model(
+            live.model_name, int(info.registered_model_version), live.pipeline_spec.schema
+        )

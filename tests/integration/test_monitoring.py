@@ -11,7 +11,7 @@ from pipeline.config.settings import Settings
 from pipeline.core.events import encode_event
 from pipeline.core.messages import label_record
 from pipeline.core.perturb import Perturbation
-from pipeline.core.schema import LABEL_FIELD
+from pipeline.core.spec import load_spec
 from pipeline.kafka_io.broker import free_port
 from pipeline.services.predictor import Predictor
 from pipeline.tools.sample_stream import event_rows
@@ -19,9 +19,12 @@ from pipeline.tools.sample_stream import event_rows
 from .conftest import TopicReader, await_true, in_thread, produce
 from .test_metrics_and_health import get, sample
 
+SCHEMA = load_spec().schema  # the default spec: Adult
+LABEL_FIELD = SCHEMA.label_field
+
 
 def events(adult, start: int, count: int, prefix: str, change: Perturbation) -> list:
-    rows = event_rows(adult.test.iloc[start : start + count])
+    rows = event_rows(adult.test.iloc[start : start + count], SCHEMA)
     return [
         (f"{prefix}-{i}", encode_event(f"{prefix}-{i}", change.apply(i, row)))
         for i, row in enumerate(rows)
@@ -82,7 +85,16 @@ def test_flipped_labels_ask_for_a_quality_retrain_and_quality_is_logged(
             produce(settings, events(adult, 0, 600, "clean", Perturbation()))
             out.wait_for(lambda r: len(r) >= 600, 120, "600 clean predictions")
             clean_requests = requests(news)
-            produce(settings, events(adult, 600, 400, "flip", Perturbation(flip_labels=1.0)))
+            produce(
+                settings,
+                events(
+                    adult,
+                    600,
+                    400,
+                    "flip",
+                    Perturbation(flip_labels=1.0, label_field=LABEL_FIELD, labels=SCHEMA.labels),
+                ),
+            )
             news.wait_for(lambda _: bool(requests(news)), 120, "a retrain request")
             await_true(
                 lambda: len(client.get_metric_history(run_id, "online_auc")) >= 4,
@@ -103,7 +115,7 @@ def test_labels_sent_later_on_the_labels_topic_are_joined_into_online_quality(
     live: Settings, adult
 ) -> None:
     settings = replace(live, quality_window=100, metrics_port=free_port(), heartbeat_interval_s=0.5)
-    rows = event_rows(adult.test.iloc[:300])
+    rows = event_rows(adult.test.iloc[:300], SCHEMA)
     unlabelled = [
         (f"late-{i}", encode_event(f"late-{i}", {k: v for k, v in row.items() if k != LABEL_FIELD}))
         for i, row in enumerate(rows)

@@ -33,6 +33,7 @@ def test_a_challenger_scores_in_the_shadow_and_never_answers(
     other = train_model(
         adult.train.head(3000),
         TuningConfig(max_evals=1, folds=2, max_rounds=30, early_stopping_rounds=5, seed=5),
+        live.pipeline_spec.schema,
     ).model
     challenger = register(settings, other, adult.test.head(50))
     assert ops(ops_argv(settings, "challenger", str(challenger))) == 0
@@ -114,6 +115,7 @@ def test_the_trainer_promotes_a_better_challenger_and_retires_a_worse_one_on_liv
     weak = train_model(
         adult.train.head(400),
         TuningConfig(max_evals=1, folds=2, max_rounds=4, early_stopping_rounds=2, seed=9),
+        live.pipeline_spec.schema,
     ).model
     tracking.connect(settings)
     weak_version = register(settings, weak, adult.test.head(50))
@@ -177,6 +179,7 @@ def test_a_trainer_set_to_challenger_gives_a_better_candidate_the_challenger_ali
     weak = train_model(
         adult.train.head(400),
         TuningConfig(max_evals=1, folds=2, max_rounds=4, early_stopping_rounds=2, seed=9),
+        live.pipeline_spec.schema,
     ).model
     tracking.set_champion(settings, register(settings, weak, adult.test.head(50)), by="test")
     champion = tracking.champion_version(settings)

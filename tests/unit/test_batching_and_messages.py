@@ -5,8 +5,9 @@ import pytest
 
 from pipeline.config.settings import parse_settings, settings_to_argv
 from pipeline.core.batching import ServingModel, score_batch
-from pipeline.core.datasets import build_retrain_dataset, holdout_of, merge_end_offsets
-from pipeline.core.events import encode_event, parse_event
+from pipeline.core.data import holdout_of
+from pipeline.core.datasets import build_retrain_dataset, merge_end_offsets
+from pipeline.core.events import EventDecoder, encode_event
 from pipeline.core.messages import (
     MessageError,
     ModelReady,
@@ -34,19 +35,26 @@ class Record:
 
 
 @pytest.fixture(scope="module")
-def serving(adult) -> ServingModel:
+def serving(adult, schema) -> ServingModel:
     config = TuningConfig(max_evals=1, folds=2, max_rounds=50, early_stopping_rounds=10)
-    return ServingModel(train_model(adult.train.head(3000), config).model, "m", 7)
+    return ServingModel(train_model(adult.train.head(3000), config, schema).model, "m", 7)
 
 
-def test_a_batch_scores_valid_events_once_and_letters_the_rest(serving, adult) -> None:
-    rows = event_rows(adult.test.head(5))
+@pytest.fixture(scope="module")
+def decoder(schema) -> EventDecoder:
+    return EventDecoder(schema, 65536)
+
+
+def test_a_batch_scores_valid_events_once_and_letters_the_rest(
+    serving, decoder, adult, schema
+) -> None:
+    rows = event_rows(adult.test.head(5), schema)
     records = [
         Record("in", 0, i, f"r{i}".encode(), encode_event(f"r{i}", row))
         for i, row in enumerate(rows)
     ]
     records.insert(2, Record("in", 1, 9, b"bad", b"{oops"))
-    result = score_batch(records, serving, 65536, "me")
+    result = score_batch(records, serving, decoder, "me")
     assert [o.key for o in result.predictions] == [f"r{i}".encode() for i in range(5)]
     assert result.labelled == 5
     first = json.loads(result.predictions[0].value)
@@ -62,15 +70,15 @@ def test_a_batch_scores_valid_events_once_and_letters_the_rest(serving, adult) -
     assert headers["dlq.field"] == b"value"
 
 
-def test_scores_do_not_depend_on_the_batch_around_them(serving, adult) -> None:
-    rows = event_rows(adult.test.head(50))
+def test_scores_do_not_depend_on_the_batch_around_them(serving, decoder, adult, schema) -> None:
+    rows = event_rows(adult.test.head(50), schema)
     records = [Record("in", 0, i, None, encode_event(f"r{i}", row)) for i, row in enumerate(rows)]
     together = [
         json.loads(o.value)["probability"]
-        for o in score_batch(records, serving, 65536, "x").predictions
+        for o in score_batch(records, serving, decoder, "x").predictions
     ]
     alone = [
-        json.loads(score_batch([r], serving, 65536, "x").predictions[0].value)["probability"]
+        json.loads(score_batch([r], serving, decoder, "x").predictions[0].value)["probability"]
         for r in records
     ]
     assert together == alone
@@ -109,20 +117,24 @@ def test_merged_requests_keep_the_furthest_offset_per_partition() -> None:
     assert merge_end_offsets([{"0": 5, "1": 9}, {"0": 7}]) == {"0": 7, "1": 9}
 
 
-def test_retrain_dataset_drops_duplicates_unlabelled_and_holdout_rows(adult) -> None:
-    holdout = holdout_of(adult.test)
-    rows = event_rows(adult.test.head(10))
-    events = [parse_event(encode_event(f"r{i}", row)) for i, row in enumerate(rows)]
+def test_retrain_dataset_drops_duplicates_unlabelled_and_holdout_rows(
+    adult, adult_spec, schema, decoder
+) -> None:
+    assert adult_spec.data.holdout_every == 2
+    holdout = holdout_of(adult.test, adult_spec.data.holdout_every)
+    assert holdout.equals(adult.holdout)
+    rows = event_rows(adult.test.head(10), schema)
+    events = [decoder.parse(encode_event(f"r{i}", row)) for i, row in enumerate(rows)]
     events.append(events[1])  # the same request id again
     unlabelled = {k: v for k, v in rows[3].items() if k != "income_bracket"}
-    events.append(parse_event(encode_event("no-label", unlabelled)))
-    dataset = build_retrain_dataset(adult.train, events, holdout, {"0": [0, 12]})
+    events.append(decoder.parse(encode_event("no-label", unlabelled)))
+    dataset = build_retrain_dataset(adult.train, events, holdout, schema, {"0": [0, 12]})
     lineage = dataset.lineage
     assert lineage["duplicate_request_ids_dropped"] == 1
     assert lineage["holdout_overlap_dropped"] == 5  # rows 0, 2, 4, 6, 8 belong to the holdout
     assert lineage["event_rows_added"] == 5
     assert len(dataset.frame) == len(adult.train) + 5
-    again = build_retrain_dataset(adult.train, events, holdout, {"0": [0, 12]})
+    again = build_retrain_dataset(adult.train, events, holdout, schema, {"0": [0, 12]})
     assert again.lineage["dataset_sha256"] == lineage["dataset_sha256"]
 
 
@@ -156,8 +168,8 @@ def test_settings_hand_over_to_another_script_unchanged() -> None:
     assert again == settings
 
 
-def test_a_schema_that_does_not_match_the_events_is_refused() -> None:
+def test_a_schema_that_does_not_match_the_events_is_refused(schema) -> None:
     with pytest.raises(ModelError, match="missing"):
-        check_input_schema(["age"])
+        check_input_schema(["age"], schema)
     with pytest.raises(ModelError, match="no input signature"):
-        check_input_schema(None)
+        check_input_schema(None, schema)

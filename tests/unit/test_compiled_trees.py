@@ -10,16 +10,16 @@ import pytest
 
 from pipeline.core import compiled as compiled_module
 from pipeline.core.compiled import compile_booster, model_hash
-from pipeline.core.model_checks import GOLDEN_SAMPLE
+from pipeline.core.model_checks import golden_rows
 from pipeline.core.scoring import ScoringModel
 from pipeline.core.training import train_model
 from pipeline.core.tuning import TuningConfig
 
 
 @pytest.fixture(scope="module")
-def small_model(adult) -> ScoringModel:
+def small_model(adult, schema) -> ScoringModel:
     config = TuningConfig(max_evals=1, folds=2, max_rounds=40, early_stopping_rounds=50, seed=5)
-    return train_model(adult.train.head(4000), config).model
+    return train_model(adult.train.head(4000), config, schema).model
 
 
 def test_compiled_trees_score_adult_test_as_lightgbm_does(small_model, adult, tmp_path) -> None:
@@ -28,7 +28,7 @@ def test_compiled_trees_score_adult_test_as_lightgbm_does(small_model, adult, tm
     matrix = small_model.features.transform(adult.test)
     expected = small_model.booster.predict(matrix, num_threads=1)
     assert np.max(np.abs(predict(matrix) - expected)) <= 1e-9
-    assert small_model.use_compiled(predict, GOLDEN_SAMPLE)
+    assert small_model.use_compiled(predict, golden_rows(small_model))
     np.testing.assert_allclose(small_model.predict_proba(adult.test), expected, rtol=0, atol=1e-9)
     small_model.compiled = None
 
@@ -55,5 +55,5 @@ def test_a_failed_compilation_leaves_lightgbm_in_charge(
 
 
 def test_compiled_trees_that_disagree_are_not_used(small_model) -> None:
-    assert not small_model.use_compiled(lambda m: np.zeros(len(m)), GOLDEN_SAMPLE)
+    assert not small_model.use_compiled(lambda m: np.zeros(len(m)), golden_rows(small_model))
     assert small_model.compiled is None

@@ -38,7 +38,7 @@ CUSTOM_GROUPS = ("keda.sh/", "kafka.strimzi.io/")
 METRICS_PORT = 9100  # the Predictor's --metrics-port as the StatefulSet sets it
 # Variables set before their setting exists; each must stop being a Settings field's name-to-be
 # once it is one (the test below fails then, so this list is emptied as they land).
-PENDING_SETTINGS = {"PIPELINE_SPEC": "the pipeline spec (specs/adult.toml), a later issue"}
+PENDING_SETTINGS: dict[str, str] = {}
 OTHER_ENV = {"HOME", "MLFLOW_BACKEND_STORE_URI"}  # the tools' own variables, not the pipeline's
 FIELDS = {ENV_PREFIX + f.name.upper(): f for f in dataclasses.fields(Settings)}
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|DSN|STORE_URI|CREDENTIAL", re.IGNORECASE)
@@ -70,6 +70,21 @@ def containers(folder: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
 
 def config_maps(folder: str) -> dict[str, dict[str, str]]:
     return {o["metadata"]["name"]: o["data"] for o in objects(folder) if o["kind"] == "ConfigMap"}
+
+
+def mounted_files(
+    folder: str, workload: dict[str, Any], container: dict[str, Any]
+) -> dict[str, str]:
+    """Path in the container -> text, for every file a ConfigMap volume mounts there."""
+    volumes = {v["name"]: v for v in workload["spec"]["template"]["spec"].get("volumes", [])}
+    files: dict[str, str] = {}
+    for mount in container.get("volumeMounts", []):
+        source = volumes[mount["name"]].get("configMap")
+        if source is None:
+            continue
+        for key, text in config_maps(folder)[source["name"]].items():
+            files[f"{mount['mountPath'].rstrip('/')}/{key}"] = text
+    return files
 
 
 def environment(folder: str, container: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -141,8 +156,9 @@ def test_every_pipeline_variable_is_a_setting(folder) -> None:
 
 
 @pytest.mark.parametrize("folder", OVERLAYS)
-def test_the_pipeline_accepts_its_settings(folder) -> None:
-    """What the scripts would build from the container's variables (Secrets as placeholders)."""
+def test_the_pipeline_accepts_its_settings(folder, tmp_path: Path) -> None:
+    """What the scripts would build from the container's variables (Secrets as placeholders)
+    and the files mounted where they point (the pipeline spec, from its ConfigMap)."""
     for workload, container in containers(folder):
         if container["name"] == "mlflow":
             continue
@@ -150,6 +166,15 @@ def test_the_pipeline_accepts_its_settings(folder) -> None:
             name: entry.get("value", "from-" + next(iter(entry.get("valueFrom", {"?": 0}))))
             for name, entry in environment(folder, container).items()
         }
+        mounted = mounted_files(folder, workload, container)
+        if "PIPELINE_SPEC" in env:
+            assert env["PIPELINE_SPEC"] in mounted, f"{container['name']}: the spec is not mounted"
+            shipped = DEPLOY.parent / "specs" / Path(env["PIPELINE_SPEC"]).name
+            assert mounted[env["PIPELINE_SPEC"]] == shipped.read_text(), "the spec drifted"
+            local = tmp_path / container["name"] / Path(env["PIPELINE_SPEC"]).name
+            local.parent.mkdir(parents=True, exist_ok=True)
+            local.write_text(mounted[env["PIPELINE_SPEC"]])
+            env["PIPELINE_SPEC"] = str(local)
         settings = settings_from(argparse.Namespace(), env=env)
         assert settings.tracking_uri == "http://mlflow:5000"
         if folder.endswith("prod") and container["name"] == "predictor":

@@ -2,8 +2,12 @@ import json
 
 import pytest
 
-from pipeline.core.events import encode_event, parse_event
+from pipeline.core.events import EventDecoder, encode_event
+from pipeline.core.spec import load_spec
 from pipeline.errors import ValidationError
+
+SCHEMA = load_spec().schema
+DECODER = EventDecoder(SCHEMA)
 
 ROW = {
     "age": 39,
@@ -27,15 +31,17 @@ def event(**changes) -> bytes:
 
 
 def test_the_seed_article_shape_is_accepted_with_its_dotted_label() -> None:
-    parsed = parse_event(event(income_bracket="<=50K."))
+    parsed = DECODER.parse(event(income_bracket="<=50K."))
     assert parsed.request_id == "r1"
     assert parsed.label == "<=50K"
-    assert parsed.features["age"] == 39.0 and parsed.features["workclass"] == "State-gov"
+    features = DECODER.features(parsed)
+    assert features["age"] == 39.0 and features["workclass"] == "State-gov"
 
 
 def test_extra_fields_are_tolerated_and_missing_markers_mean_missing() -> None:
-    parsed = parse_event(event(extra_field={"nested": [1, 2]}, workclass="?", occupation=None))
-    assert parsed.features["workclass"] is None and parsed.features["occupation"] is None
+    parsed = DECODER.parse(event(extra_field={"nested": [1, 2]}, workclass="?", occupation=None))
+    features = DECODER.features(parsed)
+    assert features["workclass"] is None and features["occupation"] is None
     assert parsed.label is None
 
 
@@ -69,7 +75,7 @@ def test_extra_fields_are_tolerated_and_missing_markers_mean_missing() -> None:
 )
 def test_invalid_events_name_the_field_and_reason(raw, field, reason) -> None:
     with pytest.raises(ValidationError) as caught:
-        parse_event(raw)
+        DECODER.parse(raw)
     assert caught.value.field == field
     if reason:
         assert reason in caught.value.reason
@@ -77,26 +83,27 @@ def test_invalid_events_name_the_field_and_reason(raw, field, reason) -> None:
 
 def test_oversized_events_are_refused_before_parsing() -> None:
     with pytest.raises(ValidationError, match="exceeds the limit"):
-        parse_event(event(padding="x" * 2000), max_bytes=1000)
+        EventDecoder(SCHEMA, max_bytes=1000).parse(event(padding="x" * 2000))
 
 
 def test_deep_nesting_is_a_validation_error_not_a_crash() -> None:
     with pytest.raises(ValidationError):
-        parse_event(b"[" * 100_000 + b"]" * 100_000, max_bytes=10**6)
+        EventDecoder(SCHEMA, max_bytes=10**6).parse(b"[" * 100_000 + b"]" * 100_000)
 
 
 def test_blank_request_ids_and_spaced_categories() -> None:
     with pytest.raises(ValidationError, match="blank"):
-        parse_event(json.dumps({"request_id": "  ", "data": ROW}).encode())
-    parsed = parse_event(event(workclass=" State-gov ", occupation="  ?  ", race=""))
-    assert parsed.features["workclass"] == "State-gov"
-    assert parsed.features["occupation"] is None and parsed.features["race"] is None
+        DECODER.parse(json.dumps({"request_id": "  ", "data": ROW}).encode())
+    parsed = DECODER.parse(event(workclass=" State-gov ", occupation="  ?  ", race=""))
+    features = DECODER.features(parsed)
+    assert features["workclass"] == "State-gov"
+    assert features["occupation"] is None and features["race"] is None
 
 
 def test_the_label_may_stand_beside_data() -> None:
     raw = json.dumps({"request_id": "r", "data": ROW, "income_bracket": ">50K"}).encode()
-    assert parse_event(raw).label == ">50K"
+    assert DECODER.parse(raw).label == ">50K"
 
 
 def test_encode_event_round_trips() -> None:
-    assert parse_event(encode_event("abc", ROW)).request_id == "abc"
+    assert DECODER.parse(encode_event("abc", ROW)).request_id == "abc"

@@ -13,10 +13,15 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.core.events import MAX_CATEGORY_CHARS, parse_event
-from pipeline.core.schema import CATEGORICAL_FIELDS, FEATURE_FIELDS, LABELS, NUMERIC_FIELDS
+from pipeline.core.events import EventDecoder
+from pipeline.core.spec import load_spec
 from pipeline.errors import ValidationError
 from tests.unit.test_events import ROW
+
+# Module level, not fixtures: `make chaos` calls these properties as plain functions.
+SCHEMA = load_spec().schema
+DECODER = EventDecoder(SCHEMA, max_bytes=64 * 1024)
+FIELDS = {field.name: field for field in SCHEMA.fields}
 
 # `make chaos` runs these same properties with more examples and counts what they tried.
 EXAMPLES = settings(
@@ -47,20 +52,23 @@ json_values = st.recursive(
 
 def only_valid_or_refused(raw: bytes) -> None:
     try:
-        event = parse_event(raw, max_bytes=64 * 1024)
+        event = DECODER.parse(raw)
     except ValidationError as exc:
         assert exc.reason and exc.field
         return
     assert isinstance(event.request_id, str) and event.request_id.strip()
-    assert len(event.values) == len(FEATURE_FIELDS)
-    features = event.features
-    for name in NUMERIC_FIELDS:
+    assert len(event.values) == len(SCHEMA.feature_fields)
+    features = DECODER.features(event)
+    for name in SCHEMA.numeric_fields:
+        low, high = FIELDS[name].minimum, FIELDS[name].maximum
+        assert low is not None and high is not None  # every Adult number has a range
         assert isinstance(features[name], float) and math.isfinite(features[name])
-        assert features[name] >= 0
-    for name in CATEGORICAL_FIELDS:
+        assert low <= features[name] <= high
+    for name in SCHEMA.categorical_fields:
         value = features[name]
-        assert value is None or (isinstance(value, str) and 0 < len(value) <= MAX_CATEGORY_CHARS)
-    assert event.label in (None, *LABELS)
+        limit = FIELDS[name].max_length
+        assert value is None or (isinstance(value, str) and 0 < len(value) <= limit)
+    assert event.label in (None, *SCHEMA.labels)
 
 
 @EXAMPLES
@@ -78,7 +86,11 @@ def test_arbitrary_json_documents(value) -> None:
 
 
 @EXAMPLES
-@given(st.sampled_from([*FEATURE_FIELDS, "income_bracket"]), json_values, st.text(max_size=250))
+@given(
+    st.sampled_from([*SCHEMA.feature_fields, SCHEMA.label_field]),
+    json_values,
+    st.text(max_size=250),
+)
 def test_a_valid_event_with_one_field_replaced(field, value, request_id) -> None:
     Tally.examples += 1
     payload = {"request_id": request_id, "data": {**ROW, field: value}}
@@ -87,7 +99,9 @@ def test_a_valid_event_with_one_field_replaced(field, value, request_id) -> None
 
 @EXAMPLES
 @given(
-    st.integers(1, 200_000), st.text(min_size=0, max_size=5000), st.sampled_from(CATEGORICAL_FIELDS)
+    st.integers(1, 200_000),
+    st.text(min_size=0, max_size=5000),
+    st.sampled_from(SCHEMA.categorical_fields),
 )
 def test_deep_nesting_odd_unicode_and_huge_strings(depth, text, field) -> None:
     Tally.examples += 1

@@ -4,12 +4,11 @@ import numpy as np
 import pytest
 
 from pipeline.core.features import FeatureBuilder
-from pipeline.core.schema import FEATURE_FIELDS
 
 
 @pytest.fixture(scope="module")
-def builder(adult) -> FeatureBuilder:
-    return FeatureBuilder().fit(adult.train)
+def builder(adult, schema) -> FeatureBuilder:
+    return FeatureBuilder.for_schema(schema).fit(adult.train)
 
 
 def test_unseen_category_and_cross_become_missing(builder, adult) -> None:
@@ -50,53 +49,60 @@ def test_one_row_equals_the_same_row_inside_a_batch(builder, adult) -> None:
         np.testing.assert_array_equal(alone[0], matrix[position])
 
 
-def test_plain_column_dicts_give_the_same_matrix(builder, adult) -> None:
+def test_plain_column_dicts_give_the_same_matrix(builder, adult, schema) -> None:
     rows = adult.test.head(20)
-    columns = {name: rows[name].tolist() for name in FEATURE_FIELDS}
+    columns = {name: rows[name].tolist() for name in schema.feature_fields}
     np.testing.assert_array_equal(builder.transform(columns), builder.transform(rows))
 
 
-def test_json_round_trip_keeps_the_encoding(builder, adult) -> None:
+def test_json_round_trip_keeps_the_encoding(builder, adult, schema) -> None:
     again = FeatureBuilder.from_dict(json.loads(json.dumps(builder.to_dict())))
     np.testing.assert_array_equal(
         again.transform(adult.test.head(100)), builder.transform(adult.test.head(100))
     )
+    assert again.numeric == schema.numeric_fields
+    assert again.categorical == schema.categorical_fields
+    assert again.crossed == schema.crosses
+    legacy = {k: v for k, v in builder.to_dict().items() if k != "numeric"}
+    with pytest.raises(ValueError, match="names no fields"):
+        FeatureBuilder.from_dict(legacy)
 
 
-def test_transform_before_fit_is_refused(adult) -> None:
+def test_transform_before_fit_is_refused(adult, schema) -> None:
     with pytest.raises(RuntimeError, match="before fit"):
-        FeatureBuilder().transform(adult.test.head(1))
+        FeatureBuilder.for_schema(schema).transform(adult.test.head(1))
 
 
-def test_a_refit_forgets_the_old_vocabulary(adult) -> None:
-    builder = FeatureBuilder().fit(adult.train.head(200))
+def test_a_refit_forgets_the_old_vocabulary(adult, schema) -> None:
+    builder = FeatureBuilder.for_schema(schema).fit(adult.train.head(200))
     builder.transform(adult.test.head(5))
     builder.fit(adult.train)
     np.testing.assert_array_equal(
         builder.transform(adult.test.head(50)),
-        FeatureBuilder().fit(adult.train).transform(adult.test.head(50)),
+        FeatureBuilder.for_schema(schema).fit(adult.train).transform(adult.test.head(50)),
     )
 
 
-def test_missing_categories_are_missing_in_training_and_in_serving(adult) -> None:
+def test_missing_categories_are_missing_in_training_and_in_serving(adult, schema) -> None:
     """Train/serve skew: the retraining path (events -> frame -> normalize) and the serving path
     (events -> columns) must give the same matrix for events with missing values."""
     from pipeline.core.batching import columns_of
     from pipeline.core.datasets import events_frame, normalize
-    from pipeline.core.events import encode_event, parse_event
+    from pipeline.core.events import EventDecoder, encode_event
     from pipeline.tools.sample_stream import event_rows
 
-    rows = event_rows(adult.test.head(40))
+    decoder = EventDecoder(schema, 65536)
+    rows = event_rows(adult.test.head(40), schema)
     for i, row in enumerate(rows):
         if i % 2:
             row["workclass"] = None
         if i % 3 == 0:
             row["occupation"] = None
-    events = [parse_event(encode_event(f"r-{i}", row), 65536) for i, row in enumerate(rows)]
-    training = normalize(events_frame(events))
+    events = [decoder.parse(encode_event(f"r-{i}", row)) for i, row in enumerate(rows)]
+    training = normalize(events_frame(events, schema), schema)
     assert not (training[["workclass", "occupation"]] == "None").any().any()
-    builder = FeatureBuilder().fit(training)
+    builder = FeatureBuilder.for_schema(schema).fit(training)
     assert "None" not in json.dumps(builder.to_dict())
     np.testing.assert_array_equal(
-        builder.transform(training), builder.transform(columns_of(events))
+        builder.transform(training), builder.transform(columns_of(events, schema.feature_fields))
     )

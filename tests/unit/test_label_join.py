@@ -40,9 +40,9 @@ def test_state_is_bounded_by_size_and_by_age() -> None:
     assert state.expired == 150 + 50 + 100 + 100
 
 
-def test_label_records_round_trip_and_bad_ones_are_refused() -> None:
-    assert parse_label(label_record("r1", ">50K.")) == ("r1", 1)
-    assert parse_label(label_record("r2", "<=50K")) == ("r2", 0)
+def test_label_records_round_trip_and_bad_ones_are_refused(schema) -> None:
+    assert parse_label(label_record("r1", ">50K."), schema) == ("r1", 1)
+    assert parse_label(label_record("r2", "<=50K"), schema) == ("r2", 0)
     for raw in (b"{", b"[]", b'{"request_id": "r"}', b'{"request_id": "r", "label": "rich"}'):
         with pytest.raises(MessageError):
-            parse_label(raw)
+            parse_label(raw, schema)

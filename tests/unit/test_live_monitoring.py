@@ -12,16 +12,21 @@ import pytest
 from pipeline.config.settings import Settings
 from pipeline.core.batching import BatchResult, ServingModel, columns_of, score_batch
 from pipeline.core.drift import reference_profile
-from pipeline.core.events import encode_event, parse_event
+from pipeline.core.events import EventDecoder, encode_event
 from pipeline.core.perturb import Perturbation, parse_perturbation
 from pipeline.core.quality import WindowReport
-from pipeline.core.schema import FIELD_KINDS, LABEL_FIELD, normalize_label
 from pipeline.core.scoring import ScoringModel
+from pipeline.core.spec import load_spec
 from pipeline.errors import ConfigError
 from pipeline.registry.online import VersionRecord, window_metrics
 from pipeline.services.metrics import PredictorMetrics
 from pipeline.services.monitoring import LiveMonitor, RegistryWriter
 from pipeline.tools.sample_stream import event_rows
+
+SCHEMA = load_spec().schema
+LABEL_FIELD = SCHEMA.label_field
+DECODER = EventDecoder(SCHEMA, 1 << 16)
+FIELDS = SCHEMA.feature_fields
 
 
 class Clock:
@@ -86,13 +91,14 @@ def test_drift_on_a_shifted_stream_asks_for_a_drift_retrain_after_patience(adult
         drift_sample_every=1,
     )
     live, _, _ = monitor(settings)
-    profile = reference_profile(adult.train, FIELD_KINDS)
+    profile = reference_profile(adult.train, SCHEMA.field_kinds)
     for start in (0, 1000, 2000):
-        clean = columns_of([parse_event(e, 1 << 16) for e in encoded(adult, 1000, start=start)])
+        events = [DECODER.parse(e) for e in encoded(adult, 1000, start=start)]
+        clean = columns_of(events, FIELDS)
         assert live.observe(1, profile, BatchResult(columns=clean)) is None
     assert live.drift is not None and live.drift.alarms() == [] and live.drift_alerts == []
     shifted = Perturbation(shift={"age": 25.0}, mix={"occupation": ("Farming-fishing", 0.8)})
-    drifted = columns_of([parse_event(e, 1 << 16) for e in encoded(adult, 1000, shifted)])
+    drifted = columns_of([DECODER.parse(e) for e in encoded(adult, 1000, shifted)], FIELDS)
     assert live.observe(1, profile, BatchResult(columns=drifted)) is None  # one window over
     assert live.observe(1, profile, BatchResult(columns=drifted)) == "drift"
     assert live.drift_alerts[-1]["features"].keys() >= {"age", "occupation"}
@@ -105,13 +111,13 @@ def test_drift_on_a_shifted_stream_asks_for_a_drift_retrain_after_patience(adult
 def encoded(adult, n: int, perturbation: Perturbation | None = None, start: int = 0) -> list[bytes]:
     from pipeline.core.events import encode_event
 
-    rows = event_rows(adult.test.iloc[start : start + n])
+    rows = event_rows(adult.test.iloc[start : start + n], SCHEMA)
     p = perturbation or Perturbation()
     return [encode_event(f"r{i}", p.apply(i, row)) for i, row in enumerate(rows)]
 
 
 def test_perturbations_shift_mix_and_flip_as_asked() -> None:
-    p = parse_perturbation("age=10", "occupation=Farming-fishing:0.5", 1.0, after=2)
+    p = parse_perturbation("age=10", "occupation=Farming-fishing:0.5", 1.0, after=2, schema=SCHEMA)
     row = {"age": 30, "occupation": "Sales", LABEL_FIELD: ">50K"}
     assert p.apply(0, row) == row  # before `after`
     changed = [p.apply(i, row) for i in range(2, 202)]
@@ -133,14 +139,14 @@ def test_perturbations_shift_mix_and_flip_as_asked() -> None:
 )
 def test_bad_perturbations_are_config_errors(shift: str, mix: str, flip: float) -> None:
     with pytest.raises(ConfigError):
-        parse_perturbation(shift, mix, flip, 0)
+        parse_perturbation(shift, mix, flip, 0, SCHEMA)
 
 
 def test_the_reference_profile_travels_with_the_model_files(tmp_path, adult) -> None:
     model = _tiny_model(adult)
     files = model.save(tmp_path)
     loaded = ScoringModel.load(files["booster"], files["features"])
-    assert loaded.profile is not None and loaded.profile.keys() == set(FIELD_KINDS)
+    assert loaded.profile is not None and loaded.profile.keys() == set(SCHEMA.field_kinds)
     assert loaded.profile["age"] == model.profile["age"]  # type: ignore[index]
 
 
@@ -149,7 +155,7 @@ def _tiny_model(adult) -> ScoringModel:
     from pipeline.core.tuning import TuningConfig
 
     config = TuningConfig(max_evals=1, folds=2, max_rounds=20, early_stopping_rounds=5, seed=1)
-    return train_model(adult.train.head(2000), config).model
+    return train_model(adult.train.head(2000), config, SCHEMA).model
 
 
 def test_a_batch_hands_labelled_outcomes_and_columns_to_the_monitor(adult) -> None:
@@ -161,19 +167,19 @@ def test_a_batch_hands_labelled_outcomes_and_columns_to_the_monitor(adult) -> No
         def __init__(self, offset: int, value: bytes) -> None:
             self.offset, self.value = offset, value
 
-    rows = event_rows(adult.test.head(20))
+    rows = event_rows(adult.test.head(20), SCHEMA)
     for row in rows[::3]:  # every third event comes without its label (it may come later)
         del row[LABEL_FIELD]
     values = [encode_event(f"r{i}", row) for i, row in enumerate(rows)]
     records = [Record(i, v) for i, v in enumerate(values)]
-    result = score_batch(records, ServingModel(model, "m", 1), 1 << 16, "test")
+    result = score_batch(records, ServingModel(model, "m", 1), DECODER, "test")
     labelled = [i for i in range(20) if i % 3]
     assert result.labelled == len(result.outcome_proba) == len(result.outcome_truth) == 13
     assert [request_id for request_id, _ in result.unlabelled] == [f"r{i}" for i in range(0, 20, 3)]
     # Each labelled event's own score and label, in order, as its published record says.
     published = [json.loads(p.value)["probability"] for p in result.predictions]
     assert result.outcome_proba.tolist() == [published[i] for i in labelled]
-    truth = [normalize_label(rows[i][LABEL_FIELD]) == ">50K" for i in labelled]
+    truth = [SCHEMA.normalize_label(rows[i][LABEL_FIELD]) == ">50K" for i in labelled]
     assert result.outcome_truth.tolist() == [int(t) for t in truth]
     assert len(result.columns["age"]) == 20
 

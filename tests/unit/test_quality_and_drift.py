@@ -8,7 +8,6 @@ import pytest
 
 from pipeline.core.drift import DriftMonitor, js_distance, psi, reference_profile
 from pipeline.core.quality import EWMA_SPANS, OnlineQuality, decayed
-from pipeline.core.schema import FIELD_KINDS
 
 
 def labelled(rng: np.random.Generator, rows: int, flip: float = 0.0) -> list[tuple[float, int]]:
@@ -50,8 +49,8 @@ def test_distances_are_zero_for_the_same_distribution_and_grow_with_a_shift() ->
     assert 0.1 < js_distance(same, moved) <= 1 and psi(same, moved) > 0.1
 
 
-def test_a_shifted_number_and_a_new_category_mix_alarm_after_patience(adult) -> None:
-    kinds = {"age": FIELD_KINDS["age"], "workclass": FIELD_KINDS["workclass"]}
+def test_a_shifted_number_and_a_new_category_mix_alarm_after_patience(adult, schema) -> None:
+    kinds = {"age": schema.field_kinds["age"], "workclass": schema.field_kinds["workclass"]}
     profiles = reference_profile(adult.train, kinds)
     monitor = DriftMonitor(profiles, window=1000, threshold=0.1, patience=2)
     calm = adult.test.head(1000)

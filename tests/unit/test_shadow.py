@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.config.settings import build_parser, settings_from
 from pipeline.core.batching import ServingModel, columns_of, same_features, score_batch
-from pipeline.core.events import encode_event, parse_event
+from pipeline.core.events import EventDecoder, encode_event
 from pipeline.core.messages import ShadowBatch, ShadowEntry, parse_shadow
 from pipeline.core.shadow import in_shadow
 from pipeline.core.training import train_model
@@ -20,6 +20,11 @@ from pipeline.errors import ConfigError, ModelError
 from pipeline.ops.__main__ import main as ops
 from pipeline.services.hot_swap import ModelSlot, ModelWatcher
 from pipeline.tools.sample_stream import event_rows
+
+
+@pytest.fixture(scope="module")
+def decoder(schema) -> EventDecoder:
+    return EventDecoder(schema, 1 << 16)
 
 
 def test_the_shadow_share_is_chosen_by_request_id_alone() -> None:
@@ -48,21 +53,23 @@ class Record:
 
 
 @pytest.fixture(scope="module")
-def two_models(adult):
+def two_models(adult, schema):
     def tiny(rows: int, seed: int):
         config = TuningConfig(
             max_evals=1, folds=2, max_rounds=20, early_stopping_rounds=5, seed=seed
         )
-        return train_model(adult.train.head(rows), config).model
+        return train_model(adult.train.head(rows), config, schema).model
 
     return ServingModel(tiny(2000, 1), "adult", 1), ServingModel(tiny(1200, 2), "adult", 7)
 
 
-def test_the_challenger_scores_its_share_in_the_batch_and_never_answers(adult, two_models) -> None:
+def test_the_challenger_scores_its_share_in_the_batch_and_never_answers(
+    adult, schema, decoder, two_models
+) -> None:
     champion, challenger = two_models
-    rows = event_rows(adult.test.head(60))
+    rows = event_rows(adult.test.head(60), schema)
     records = [Record(i, encode_event(f"r{i}", row)) for i, row in enumerate(rows)]
-    result = score_batch(records, champion, 1 << 16, "test", challenger, 0.5)
+    result = score_batch(records, champion, decoder, "test", challenger, 0.5)
 
     answers = [json.loads(o.value) for o in result.predictions]
     assert len(answers) == 60 and {a["model_version"] for a in answers} == {1}
@@ -72,8 +79,8 @@ def test_the_challenger_scores_its_share_in_the_batch_and_never_answers(adult, t
     expected = [f"r{i}" for i in range(60) if in_shadow(f"r{i}", 0.5)]
     assert [e.request_id for e in batch.entries] == expected and 15 < len(expected) < 45
     assert record.key == expected[0].encode()
-    events = [parse_event(records[int(r[1:])].value, 1 << 16) for r in expected]
-    theirs = challenger.model.predict_proba(columns_of(events))
+    events = [decoder.parse(records[int(r[1:])].value) for r in expected]
+    theirs = challenger.model.predict_proba(columns_of(events, schema.feature_fields))
     mine = {a["request_id"]: a["probability"] for a in answers}
     for entry, p in zip(batch.entries, theirs.tolist(), strict=True):
         assert entry.champion == mine[entry.request_id] and entry.challenger == p
@@ -88,29 +95,31 @@ def test_the_challenger_scores_its_share_in_the_batch_and_never_answers(adult, t
         dataclasses.replace(challenger.model, features=champion.model.features), "adult", 9
     )
     assert same_features(champion.model.features, twin_features.model.features)
-    shared = score_batch(records, champion, 1 << 16, "test", twin_features, 1.0)
+    shared = score_batch(records, champion, decoder, "test", twin_features, 1.0)
     own = twin_features.model.predict_proba(
-        columns_of([parse_event(r.value, 1 << 16) for r in records])
+        columns_of([decoder.parse(r.value) for r in records], schema.feature_fields)
     )
     [entries] = [parse_shadow(o.value).entries for o in shared.shadow]
     assert [e.challenger for e in entries] == own.tolist()
-    [other] = score_batch(records, champion, 1 << 16, "test", twin, 1.0).shadow
+    [other] = score_batch(records, champion, decoder, "test", twin, 1.0).shadow
     assert len(parse_shadow(other.value).entries) == 60
 
 
-def test_a_large_batch_is_shadowed_in_records_that_fit(adult, two_models) -> None:
+def test_a_large_batch_is_shadowed_in_records_that_fit(adult, schema, decoder, two_models) -> None:
     champion, challenger = two_models
-    rows = event_rows(adult.test.head(2500))
+    rows = event_rows(adult.test.head(2500), schema)
     records = [Record(i, encode_event(f"r{i}", row)) for i, row in enumerate(rows)]
-    shadow = score_batch(records, champion, 1 << 16, "test", challenger, 1.0).shadow
+    shadow = score_batch(records, champion, decoder, "test", challenger, 1.0).shadow
     sizes = [len(parse_shadow(o.value).entries) for o in shadow]
     assert sizes == [1000, 1000, 500] and max(len(o.value) for o in shadow) < 200_000
 
-    assert score_batch(records, champion, 1 << 16, "test", None, 0.5).shadow == []
-    assert score_batch(records, champion, 1 << 16, "test", challenger, 0.0).shadow == []
+    assert score_batch(records, champion, decoder, "test", None, 0.5).shadow == []
+    assert score_batch(records, champion, decoder, "test", challenger, 0.0).shadow == []
 
 
-def test_a_challenger_that_cannot_score_costs_the_shadow_not_the_batch(adult, two_models) -> None:
+def test_a_challenger_that_cannot_score_costs_the_shadow_not_the_batch(
+    adult, schema, decoder, two_models
+) -> None:
     champion = two_models[0]
 
     class Broken:
@@ -119,10 +128,10 @@ def test_a_challenger_that_cannot_score_costs_the_shadow_not_the_batch(adult, tw
         def predict_proba(self, columns):
             raise ValueError("a broken challenger")
 
-    rows = event_rows(adult.test.head(10))
+    rows = event_rows(adult.test.head(10), schema)
     records = [Record(i, encode_event(f"r{i}", row)) for i, row in enumerate(rows)]
     broken = ServingModel(Broken(), "adult", 9)  # type: ignore[arg-type]
-    result = score_batch(records, champion, 1 << 16, "test", broken, 1.0)
+    result = score_batch(records, champion, decoder, "test", broken, 1.0)
     assert len(result.predictions) == 10 and result.shadow == []
 
 
@@ -212,7 +221,7 @@ def test_live_evidence_promotes_a_clearly_better_challenger_and_retires_a_worse_
     from pipeline.core.gate import GateConfig
     from pipeline.core.shadow_evidence import ShadowEvidence
 
-    better, worse = ShadowEvidence(400), ShadowEvidence(400)
+    better, worse = ShadowEvidence(400, ("<=50K", ">50K")), ShadowEvidence(400, ("<=50K", ">50K"))
     better.add(_batch(400, champion_noise=0.4, challenger_noise=0.15))
     worse.add(_batch(400, champion_noise=0.15, challenger_noise=0.4, seed=1))
     assert better.ready((1, 2)) and worse.ready((1, 2))
@@ -228,7 +237,7 @@ def test_live_evidence_promotes_a_clearly_better_challenger_and_retires_a_worse_
 def test_evidence_counts_labelled_records_per_pair_and_waits_for_both_classes() -> None:
     from pipeline.core.shadow_evidence import ShadowEvidence
 
-    evidence = ShadowEvidence(10)
+    evidence = ShadowEvidence(10, ("<=50K", ">50K"))
     batch = _batch(30, 0.2, 0.2)
     evidence.add(dataclasses.replace(batch, entries=batch.entries[:9]))
     assert not evidence.ready((1, 2))
@@ -236,7 +245,7 @@ def test_evidence_counts_labelled_records_per_pair_and_waits_for_both_classes() 
     assert evidence.add(dataclasses.replace(batch, entries=unlabelled)) is None  # no evidence
     assert evidence.add(_batch(1, 0.2, 0.2, champion=3)) == (3, 2)  # another champion, pair
     assert evidence.labelled((1, 2)) == 9 and evidence.labelled((3, 2)) == 1
-    one_class = ShadowEvidence(10)
+    one_class = ShadowEvidence(10, ("<=50K", ">50K"))
     positives = [e for e in batch.entries if e.truth == ">50K"]
     one_class.add(dataclasses.replace(batch, entries=positives))
     assert one_class.labelled((1, 2)) >= 10 and not one_class.ready((1, 2))

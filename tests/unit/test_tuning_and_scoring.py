@@ -17,24 +17,25 @@ def sample(adult):
     return adult.train.sample(3000, random_state=1)
 
 
-def test_same_seed_gives_the_same_tuned_parameters(sample) -> None:
-    features = FeatureBuilder().fit(sample)
-    first = tune(make_dataset(features, sample), SMALL)
-    second = tune(make_dataset(features, sample), SMALL)
+def test_same_seed_gives_the_same_tuned_parameters(sample, schema) -> None:
+    features = FeatureBuilder.for_schema(schema).fit(sample)
+    first = tune(make_dataset(features, sample, schema), SMALL)
+    second = tune(make_dataset(features, sample, schema), SMALL)
     assert first.params == second.params
     assert first.num_boost_round == second.num_boost_round
     assert all(type(v) in (int, float, str, bool) for v in first.params.values())
 
 
-def test_other_seed_explores_other_parameters(sample) -> None:
-    features = FeatureBuilder().fit(sample)
-    first = tune(make_dataset(features, sample), SMALL)
-    other = tune(make_dataset(features, sample), TuningConfig(**{**SMALL.__dict__, "seed": 8}))
+def test_other_seed_explores_other_parameters(sample, schema) -> None:
+    features = FeatureBuilder.for_schema(schema).fit(sample)
+    first = tune(make_dataset(features, sample, schema), SMALL)
+    other_seed = TuningConfig(**{**SMALL.__dict__, "seed": 8})
+    other = tune(make_dataset(features, sample, schema), other_seed)
     assert first.params != other.params
 
 
-def test_saved_model_scores_the_same_after_loading(sample, adult, tmp_path: Path) -> None:
-    trained = train_model(sample, SMALL)
+def test_saved_model_scores_the_same_after_loading(sample, adult, schema, tmp_path: Path) -> None:
+    trained = train_model(sample, SMALL, schema)
     files = trained.model.save(tmp_path)
     loaded = ScoringModel.load(files["booster"], files["features"])
     rows = adult.test.head(200)
@@ -42,16 +43,18 @@ def test_saved_model_scores_the_same_after_loading(sample, adult, tmp_path: Path
     assert ((loaded.predict_proba(rows) >= 0) & (loaded.predict_proba(rows) <= 1)).all()
 
 
-def test_the_trees_never_split_on_the_crosses(sample) -> None:
-    booster = train_model(sample, SMALL).model.booster
+def test_the_trees_never_split_on_the_crosses(sample, schema) -> None:
+    booster = train_model(sample, SMALL, schema).model.booster
     used = dict(zip(booster.feature_name(), booster.feature_importance(), strict=True))
     assert used["education_x_occupation"] == used["native_country_x_occupation"] == 0
     assert used["age"] > 0 and used["education"] > 0
 
 
 @pytest.mark.parametrize("damaged", ["booster", "features"])
-def test_booster_and_preprocessing_out_of_step_are_refused(sample, tmp_path: Path, damaged) -> None:
-    trained = train_model(sample, SMALL)
+def test_booster_and_preprocessing_out_of_step_are_refused(
+    sample, schema, tmp_path: Path, damaged
+) -> None:
+    trained = train_model(sample, SMALL, schema)
     files = trained.model.save(tmp_path)
     text = files[damaged].read_text().replace("education_x_occupation", "renamed", 1)
     files[damaged].write_text(text)
@@ -59,14 +62,14 @@ def test_booster_and_preprocessing_out_of_step_are_refused(sample, tmp_path: Pat
         ScoringModel.load(files["booster"], files["features"])
 
 
-def test_a_fixed_recipe_makes_the_same_model_of_exactly_its_trees(adult) -> None:
+def test_a_fixed_recipe_makes_the_same_model_of_exactly_its_trees(adult, schema) -> None:
     """What the benchmark scores with must not depend on where a search stopped."""
     from pipeline.core.search_space import BASE_PARAMS, DEFAULT_POINT, to_plain_params
     from pipeline.core.training import fit_fixed
 
     params = {**BASE_PARAMS, **to_plain_params(DEFAULT_POINT), "seed": 42, "num_threads": 1}
     frame = adult.train.head(3000)
-    first, again = fit_fixed(frame, params, 40), fit_fixed(frame, params, 40)
+    first, again = fit_fixed(frame, params, 40, schema), fit_fixed(frame, params, 40, schema)
     assert first.booster.num_trees() == 40
     rows = adult.test.head(200)
     assert np.array_equal(first.predict_proba(rows), again.predict_proba(rows))

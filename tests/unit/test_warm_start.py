@@ -33,9 +33,9 @@ CHAMPION = {  # as tune() returns them: plain ints and floats
 
 
 @pytest.fixture(scope="module")
-def dataset(adult):
+def dataset(adult, schema):
     sample = adult.train.sample(2000, random_state=3)
-    return make_dataset(FeatureBuilder().fit(sample), sample)
+    return make_dataset(FeatureBuilder.for_schema(schema).fit(sample), sample, schema)
 
 
 @pytest.fixture

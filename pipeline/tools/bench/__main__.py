@@ -19,7 +19,7 @@ from typing import Any
 
 from pipeline.config.logs import setup_logging
 from pipeline.config.settings import Settings
-from pipeline.core.data import load_adult
+from pipeline.core.data import load_data
 from pipeline.kafka_io.broker import broker_for
 from pipeline.registry import tracking
 from pipeline.registry.challenger import set_challenger
@@ -97,8 +97,10 @@ QUICK = {
 
 
 def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
-    data = load_adult(settings.data_dir, allow_download=settings.allow_download)
-    rows = event_rows(data.test)
+    data = load_data(
+        settings.pipeline_spec, settings.data_folder, allow_download=settings.allow_download
+    )
+    rows = event_rows(data.test, settings.pipeline_spec.schema)
     logs = out / "logs"
     models = defined_models(settings, data)
     shadowed = shadowed_model(settings, data)
@@ -297,9 +299,13 @@ def targets(h: dict[str, Any]) -> list[tuple[str, str, bool]]:
 def window_only(base: Settings, out: Path) -> int:
     """The retrain-window workload alone: its JSON to retrain_window.json and the last line."""
     with broker_for(base) as settings:
-        data = load_adult(settings.data_dir, allow_download=settings.allow_download)
+        data = load_data(
+            settings.pipeline_spec, settings.data_folder, allow_download=settings.allow_download
+        )
         sandbox_champion(settings, data, BENCH_SUFFIX)
-        results = retrain_window(settings, event_rows(data.test), out / "logs")
+        results = retrain_window(
+            settings, event_rows(data.test, settings.pipeline_spec.schema), out / "logs"
+        )
     out.mkdir(parents=True, exist_ok=True)
     (out / "retrain_window.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results))

@@ -16,7 +16,7 @@ from typing import Any
 
 from pipeline.config.settings import Settings
 from pipeline.core.batching import ServingModel, score_batch
-from pipeline.core.events import encode_event
+from pipeline.core.events import EventDecoder, encode_event
 from pipeline.registry.online import VersionRecord
 from pipeline.services.label_join import JoinState
 from pipeline.services.metrics import Instruments, PredictorMetrics
@@ -51,10 +51,11 @@ def _pass(
     monitor = LiveMonitor(settings, metrics, writer)
     instruments = Instruments(metrics, serving.name)
     labels = JoinState(settings.label_ttl_s, settings.label_state_max)
+    decoder = EventDecoder(settings.pipeline_spec.schema, settings.max_event_bytes)
     watching = 0.0
     started = time.thread_time()
     for batch in batches:
-        result = score_batch(batch, serving, settings.max_event_bytes, "bench")
+        result = score_batch(batch, serving, decoder, "bench")
         if watch:  # what the Predictor's loop adds per batch, in the same order
             before = time.thread_time()
             instruments.after_poll(serving.version, 0)

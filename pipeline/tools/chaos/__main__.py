@@ -17,7 +17,7 @@ from typing import Any
 
 from pipeline.config.logs import setup_logging
 from pipeline.config.settings import Settings
-from pipeline.core.data import load_adult
+from pipeline.core.data import load_data
 from pipeline.kafka_io.broker import LocalBroker
 from pipeline.services.hot_swap import load_champion
 from pipeline.tools.chaos import faults
@@ -132,13 +132,18 @@ def main(argv: list[str] | None = None) -> int:
     base = replace(base, model_name=base.model_name + CHAOS_SUFFIX)
     if os.environ.get("PIPELINE_DATA_DIR"):
         base = replace(base, data_dir=Path(os.environ["PIPELINE_DATA_DIR"]))
-    data = load_adult(base.data_dir, allow_download=base.allow_download)
+    data = load_data(base.pipeline_spec, base.data_folder, allow_download=base.allow_download)
     log.info("fuzzing the validation core with %d examples per strategy", plan["fuzz_examples"])
     fuzzed = fuzz_cases(int(plan["fuzz_examples"]))
     with LocalBroker(args.out / "kafka") as broker:
         settings = replace(base, bootstrap_servers=broker.bootstrap_servers)
         sandbox_champion(settings, data, CHAOS_SUFFIX)
-        stage = faults.Stage(settings, event_rows(data.test), args.out / "logs", plan["rate"])
+        stage = faults.Stage(
+            settings,
+            event_rows(data.test, base.pipeline_spec.schema),
+            args.out / "logs",
+            plan["rate"],
+        )
         results = run_faults(stage, broker, plan, data)
     report = table(results)
     (args.out / "chaos.md").write_text(report + "\n")

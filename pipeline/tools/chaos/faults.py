@@ -27,9 +27,7 @@ from pipeline.tools.chaos.offset_watch import OffsetWatch
 
 # A version of the model whose declared input lacks fields the events carry: Predictors must
 # refuse it rather than score with it.
-INCOMPATIBLE = ModelSignature(
-    inputs=Schema([ColSpec("double", "age")]), outputs=tracking.SIGNATURE.outputs
-)
+INCOMPATIBLE = ModelSignature(inputs=Schema([ColSpec("double", "age")]), outputs=tracking.OUTPUTS)
 
 
 @dataclass(frozen=True)

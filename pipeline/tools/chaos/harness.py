@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,18 +56,16 @@ class FaultResult:
 def isolated(base: Settings, name: str, partitions: int = 2) -> Settings:
     """Topics and groups of one scenario, so scenarios never read each other's messages."""
     tag = f"{name}-{uuid.uuid4().hex[:6]}"
-    settings = Settings(
-        **{
-            **base.__dict__,
-            "input_topic": f"chaos-in-{tag}",
-            "predictions_topic": f"chaos-out-{tag}",
-            "dlq_topic": f"chaos-dlq-{tag}",
-            "retrain_topic": f"chaos-retrain-{tag}",
-            "input_partitions": partitions,
-            "predictor_group": f"chaos-{tag}",
-            "trainer_group": f"chaos-trainer-{tag}",
-            "instance_id": tag,
-        }
+    settings = replace(
+        base,
+        input_topic=f"chaos-in-{tag}",
+        predictions_topic=f"chaos-out-{tag}",
+        dlq_topic=f"chaos-dlq-{tag}",
+        retrain_topic=f"chaos-retrain-{tag}",
+        input_partitions=partitions,
+        predictor_group=f"chaos-{tag}",
+        trainer_group=f"chaos-trainer-{tag}",
+        instance_id=tag,
     )
     ensure_topics(
         settings.bootstrap_servers, settings.topic_specs(), security=kafka_security(settings)
