@@ -112,6 +112,7 @@ def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
     ceilings: list[float] = []
     by_trees: dict[int, list[dict[str, float]]] = {trees: [] for trees in models}
     shadow_runs: list[dict[str, float]] = []
+    peer_runs: list[dict[str, float] | None] = []
     for round_ in range(1, plan["rounds"] + 1):
         one = workloads.scenario_settings(settings, "one", 4)
         workloads.preload(one, rows, plan["events"])
@@ -130,6 +131,9 @@ def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
         log.info("b) the same, and a challenger in the shadow of every event")
         reader = replace(workloads.variant(one, "shadow", shadowed.model_name), shadow_fraction=1.0)
         shadow_runs.append(workloads.predictor_throughput(reader, rows, plan["events"], 1, logs))
+        log.info("b) the same job as a Quix Streams application (one message at a time)")
+        reader = workloads.variant(one, "quix", models[HEADLINE_TREES])
+        peer_runs.append(workloads.peer_throughput(reader, plan["events"], logs))
     ceiling = statistics.median(ceilings)
     singles = by_trees[HEADLINE_TREES]
     single = {
@@ -203,6 +207,9 @@ def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
         },
         "swap": swap,
     }
+    peers = [r["eps"] for r in peer_runs if r is not None]
+    if peers:
+        results["peer_quix"] = {"rounds_eps": peers, "eps": statistics.median(peers)}
     if plan["retrain"]:
         log.info("f) retrain turnaround")
         # From a modest champion, so the retrained model is promoted by the real gate and the
@@ -241,11 +248,23 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
         "shadow_p99_rise": round(
             results["shadow"]["latency_1000"]["p99_ms"] / at_1000["p99_ms"] - 1, 3
         ),
+        **peer_headline(results),
         **{
             f"ratio_vs_ceiling_{trees}_trees": round(row["ratio_vs_ceiling"], 3)
             for trees, row in results["by_trees"].items()
             if trees != results["trees"]
         },
+    }
+
+
+def peer_headline(results: dict[str, Any]) -> dict[str, Any]:
+    """The Quix Streams peer's throughput and ours over it (null when Quix is not installed)."""
+    peer = results.get("peer_quix")
+    if peer is None:
+        return {"peer_quix_eps": None, "ratio_vs_peer_quix": None}
+    return {
+        "peer_quix_eps": round(peer["eps"], 1),
+        "ratio_vs_peer_quix": round(results["throughput_eps"] / peer["eps"], 2),
     }
 
 

@@ -24,7 +24,8 @@ def _eps(value: float) -> str:
 
 
 def _rounds(results: dict[str, Any], name: str) -> str:
-    return ", ".join(f"{eps:,.0f}" for eps in results.get(f"{name}_rounds_eps", []))
+    key = f"{name}_rounds_eps" if name else "rounds_eps"
+    return ", ".join(f"{eps:,.0f}" for eps in results.get(key, []))
 
 
 def markdown(results: dict[str, Any], targets: list[tuple[str, str, bool]]) -> str:
@@ -50,6 +51,15 @@ def markdown(results: dict[str, Any], targets: list[tuple[str, str, bool]]) -> s
             ]
             if "shadow" in results
             else []
+        ),
+        (
+            f"| b) peer: the same job as a Quix Streams application, one message at a time, "
+            f"same model and events (median of {_rounds(results['peer_quix'], '')}) | "
+            f"{results['peer_quix']['eps']:,.0f} events/s; the Predictor makes "
+            f"{results['throughput_eps'] / results['peer_quix']['eps']:.2f} x that |"
+            if "peer_quix" in results
+            else "| b) peer: Quix Streams application | not run: Quix Streams is not installed "
+            "(pip install -e '.[peer]') |"
         ),
         f"| b) Predictors, 2 instances, {results['partitions']} partitions | "
         f"{_eps(results['throughput_2_eps'])} |",

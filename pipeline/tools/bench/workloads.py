@@ -225,6 +225,44 @@ def trainer_process(settings: Settings, logs: Path) -> Iterator[subprocess.Popen
         process.wait(timeout=120)
 
 
+def peer_throughput(settings: Settings, count: int, logs: Path) -> dict[str, float] | None:
+    """The Quix Streams peer (`peer_quix`) over the events the caller loaded, timed like the
+    Predictor; None when Quix Streams is not installed (its log says so)."""
+    argv = [
+        sys.executable,
+        "-m",
+        "pipeline.tools.bench.peer_quix",
+        "--events",
+        str(count),
+        *settings_to_argv(settings, "predictor"),
+    ]
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"peer-quix-{settings.instance_id}.log"
+    with log_path.open("wb") as out:
+        process = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env={**os.environ, **secret_env(settings), "PIPELINE_LOG_LEVEL": "WARNING"},
+        )
+    try:
+        code = process.wait(timeout=max(300.0, count / 200))
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise RuntimeError(f"the Quix Streams peer did not finish; see {log_path}") from None
+    if code == 2:
+        return None  # not installed: the row says so
+    if code != 0:
+        raise RuntimeError(f"the Quix Streams peer exited {code}; see {log_path}")
+    first, repeats = read_predictions(settings, count, timeout_s=120.0)
+    if len(first) < count:
+        raise RuntimeError(f"the peer answered {len(first)} of {count} events; see {log_path}")
+    stamps = list(first.values())
+    span_s = max((max(stamps) - min(stamps)) / 1000.0, 1e-3)
+    return {"eps": count / span_s, "events": float(count), "repeats": repeats}
+
+
 def read_predictions(
     settings: Settings, count: int, timeout_s: float
 ) -> tuple[dict[str, int], int]:
