@@ -100,14 +100,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings_from(args)
         setup_logging(settings.log_level)
         tracking.connect(settings)
-        app, sdf = build_app(settings)
+        app, _ = build_app(settings)
     except ImportError as exc:
         log.error("Quix Streams is not installed (%s): %s", exc, INSTALL_HINT)
         return 2
     except PipelineError as exc:
         log.error("%s", exc)
         return exc.exit_code
-    app.run(sdf, count=args.events, collect=False)
+    app.run(count=args.events, collect=False)  # the dataframe registered itself
     return 0
 
 
