@@ -9,7 +9,7 @@ export PIPELINE_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)/adult.data),$(SHARED_
 KAFKA_PORT ?= 9092
 MLFLOW_PORT ?= 5000
 
-.PHONY: venv demo test test-unit bench bench-quick bench-retrain-window chaos chaos-quick lint lint-deploy format kafka-up kafka-down mlflow-ui clean
+.PHONY: venv demo test test-unit bench bench-quick profile bench-retrain-window chaos chaos-quick lint lint-deploy format kafka-up kafka-down mlflow-ui clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench: venv $(VENV)/.peer
 
 bench-quick: venv $(VENV)/.peer
 	$(PY) -m pipeline.tools.bench --quick
+
+# Where one Predictor's loop spends its time (py-spy, a dev dependency): .pipeline/bench/profile.md
+profile: venv
+	$(PY) -m pipeline.tools.bench.profile
 
 bench-retrain-window: venv
 	$(PY) -m pipeline.tools.bench --retrain-window

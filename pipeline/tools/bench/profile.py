@@ -1,0 +1,145 @@
+"""Where one Predictor's loop spends its time: py-spy samples while it drains preloaded events.
+
+    python -m pipeline.tools.bench.profile [--events N]      (make profile)
+
+Same broker, model (the benchmark's fixed 300-tree recipe) and events as the benchmark's row b.
+py-spy samples the Predictor process 200 times a second (raw folded stacks, kept under
+.pipeline/bench/profile.raw); each sample inside the loop is put in the first part of the loop
+it is in, and the shares are written to .pipeline/bench/profile.md and printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+from pipeline.config.logs import setup_logging
+from pipeline.config.settings import Settings
+from pipeline.core.data import load_data
+from pipeline.kafka_io.broker import broker_for
+from pipeline.tools.bench import workloads
+from pipeline.tools.bench.__main__ import BENCH_SUFFIX, HEADLINE_TREES, defined_models
+from pipeline.tools.sample_stream import event_rows
+
+log = logging.getLogger(__name__)
+
+LOOP = "Predictor._loop (pipeline/services/predictor.py"
+# (part, the frame that marks it, as py-spy names frames): the innermost match wins.
+PARTS = (
+    ("decode and validate (msgspec)", "EventDecoder.parse (pipeline/core/events.py"),
+    ("features (vocabulary codes, matrix)", "FeatureBuilder.transform (pipeline/core/features.py"),
+    ("trees (compiled, lleaves)", "ScoringModel.predict_matrix (pipeline/core/scoring.py"),
+    ("prediction records (JSON)", "prediction_record (pipeline/core/messages.py"),
+    ("publish: producer.send per record", "BatchPublisher._send_all (pipeline/services/publishing"),
+    ("publish: flush and commit", "BatchPublisher._then_commit (pipeline/services/publishing"),
+    ("monitoring (quality, drift, metrics)", "LiveMonitor.observe (pipeline/services/monitoring"),
+    ("monitoring (quality, drift, metrics)", "Instruments.after_batch (pipeline/services/metrics"),
+    ("poll (kafka-python fetch and parse)", "KafkaConsumer.poll (kafka/consumer/group.py"),
+    ("rest of score_batch", "score_batch (pipeline/core/batching.py"),
+)
+
+
+def classify(stack: str) -> str | None:
+    """The part of the loop a folded stack (outermost first) was sampled in; None outside it."""
+    if LOOP not in stack:
+        return None
+    frames = stack.split(";")
+    for frame in reversed(frames):
+        for part, marker in PARTS:
+            if frame.startswith(marker):
+                return part
+    return "rest of the loop"
+
+
+def shares(raw: Path) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for line in raw.read_text().splitlines():
+        stack, _, number = line.rpartition(" ")
+        part = classify(stack)
+        if part is not None and number.isdigit():
+            counts[part] += int(number)
+    return counts
+
+
+def record(spy: str, settings: Settings, rows: list[dict], events: int, out: Path) -> Path:
+    """Samples wall time (`--idle`): waiting on the broker is part of where the loop goes."""
+    raw = out / "profile.raw"
+    logs = out / "logs"
+    workloads.preload(settings, rows, events)
+    with workloads.predictors(settings, 1, logs) as (predictor,):
+        sampler = subprocess.Popen(
+            [
+                spy,
+                "record",
+                "-r",
+                "200",
+                "--idle",
+                "--nonblocking",
+                "-f",
+                "raw",
+                "-o",
+                str(raw),
+                "--pid",
+                str(predictor.pid),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        workloads.wait_for_records(settings, settings.predictions_topic, events, events / 1000)
+        sampler.send_signal(signal.SIGINT)  # py-spy writes what it sampled and exits
+        sampler.wait(timeout=60)
+    return raw
+
+
+def markdown(counts: Counter[str], events: int) -> str:
+    total = sum(counts.values())
+    lines = [
+        f"One Predictor draining {events:,} preloaded events, 300-tree model, kafka-python; "
+        f"{total:,} py-spy samples in the loop (200/s)",
+        "",
+        "| part of the loop | share |",
+        "| --- | --- |",
+    ]
+    lines += [f"| {part} | {n / total:.0%} |" for part, n in counts.most_common()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.tools.bench.profile")
+    parser.add_argument("--events", type=int, default=150_000)
+    parser.add_argument("--out", type=Path, default=Path(".pipeline/bench"))
+    args = parser.parse_args(argv)
+    setup_logging("INFO")
+    spy = shutil.which("py-spy", path=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    if spy is None:
+        log.error("py-spy is not installed (it is a dev dependency: pip install -e '.[dev]')")
+        return 2
+    base = replace(Settings(), batch_wait_ms=5, log_level="WARNING", retrain_every=0)
+    base = replace(base, model_name=base.model_name + BENCH_SUFFIX)
+    if os.environ.get("PIPELINE_DATA_DIR"):
+        base = replace(base, data_dir=Path(os.environ["PIPELINE_DATA_DIR"]))
+    with broker_for(base) as settings:
+        spec = settings.pipeline_spec
+        data = load_data(spec, settings.data_folder, allow_download=settings.allow_download)
+        models = defined_models(settings, data)
+        one = workloads.scenario_settings(settings, "profile", 4)
+        reader = workloads.variant(one, "p", models[HEADLINE_TREES])
+        args.out.mkdir(parents=True, exist_ok=True)
+        rows = event_rows(data.test, spec.schema)
+        raw = record(spy, reader, rows, args.events, args.out)
+    text = markdown(shares(raw), args.events)
+    (args.out / "profile.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
