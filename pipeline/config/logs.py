@@ -3,7 +3,7 @@
 import logging
 import os
 
-QUIET_LIBRARIES = ("kafka", "mlflow", "alembic", "hyperopt", "urllib3", "git", "py4j")
+QUIET_LIBRARIES = ("kafka", "librdkafka", "mlflow", "alembic", "hyperopt", "urllib3", "git", "py4j")
 
 
 def setup_logging(level: str = "INFO") -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import os
 import socket
 from collections.abc import Mapping, Sequence
@@ -19,6 +20,7 @@ from pipeline.errors import ConfigError
 ENV_PREFIX = "PIPELINE_"
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+KAFKA_CLIENTS = ("kafka-python", "confluent-kafka")
 CANDIDATE_ALIASES = ("champion", "challenger")
 ALL = frozenset({"initialize", "predictor", "trainer", "sample_app", "demo", "ops"})
 
@@ -103,6 +105,11 @@ class Settings:
     trainer_group: str = setting(topics.TRAINER_GROUP, "consumer group of the Trainer")
     input_partitions: int = setting(4, "partitions of the input and prediction topics", minimum=1)
     log_level: str = setting("INFO", "logging level (DEBUG, INFO, WARNING, ERROR)")
+    kafka_client: str = setting(
+        "kafka-python",
+        "Kafka client library: kafka-python, or confluent-kafka (librdkafka: lower latency; "
+        "pip install '.[librdkafka]')",
+    )
     kafka_security_protocol: str = setting(
         "PLAINTEXT", "Kafka security protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
     )
@@ -426,6 +433,8 @@ def settings_from(
             raise ConfigError(f"setting {spec.name}={value} must be at most {maximum}")
         if spec.name == "kafka_security_protocol" and value not in SECURITY_PROTOCOLS:
             raise ConfigError(f"setting {spec.name}={value!r} is not one of {SECURITY_PROTOCOLS}")
+        if spec.name == "kafka_client":
+            _check_kafka_client(str(value))
         if spec.name == "candidates_to" and value not in CANDIDATE_ALIASES:
             raise ConfigError(
                 f"setting candidates_to={value!r} is not one of {', '.join(CANDIDATE_ALIASES)}"
@@ -439,6 +448,18 @@ def settings_from(
         values[spec.name] = value
     values.update(overrides)
     return _with_spec(values)
+
+
+def _check_kafka_client(value: str) -> None:
+    if value not in KAFKA_CLIENTS:
+        raise ConfigError(
+            f"setting kafka_client={value!r} is not one of {', '.join(KAFKA_CLIENTS)}"
+        )
+    if value == "confluent-kafka" and importlib.util.find_spec("confluent_kafka") is None:
+        raise ConfigError(
+            "setting kafka_client=confluent-kafka needs the confluent-kafka package: "
+            "pip install '.[librdkafka]'"
+        )
 
 
 def _with_spec(values: dict[str, Any]) -> Settings:

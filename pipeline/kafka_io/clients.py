@@ -42,12 +42,31 @@ def _common(settings: Settings, role: str) -> dict[str, Any]:
     }
 
 
+CONFLUENT = "confluent-kafka"
+
+
+def _rdkafka_consumer() -> Any:
+    """Imported only when chosen: confluent-kafka is an optional extra."""
+    from pipeline.kafka_io import rdkafka_consumer
+
+    return rdkafka_consumer
+
+
+def _rdkafka_producer() -> Any:
+    from pipeline.kafka_io import rdkafka_producer
+
+    return rdkafka_producer
+
+
 # The largest request a producer sends; a record above it is refused before it leaves the client.
 MAX_REQUEST_SIZE = 4 * 1024 * 1024
 
 
 def make_producer(settings: Settings, role: str, **overrides: Any) -> KafkaProducer:
-    """acks=all + idempotence: an acknowledged write survives and a retry never duplicates."""
+    """acks=all + idempotence: an acknowledged write survives and a retry never duplicates.
+
+    With `--kafka-client confluent-kafka` the same arguments build librdkafka's producer
+    behind kafka-python's API (`rdkafka_producer.py`), so callers never know which it is."""
     config = {
         **_common(settings, role),
         "acks": "all",
@@ -58,6 +77,8 @@ def make_producer(settings: Settings, role: str, **overrides: Any) -> KafkaProdu
         **overrides,
     }
     try:
+        if settings.kafka_client == CONFLUENT:
+            return _rdkafka_producer().RdProducer(**config)  # type: ignore[no-any-return]
         return KafkaProducer(**config)
     except KafkaError as exc:
         raise failure(exc, settings, f"creating the {role} producer") from exc
@@ -71,6 +92,8 @@ def make_consumer(settings: Settings, role: str, **overrides: Any) -> KafkaConsu
         **overrides,
     }
     try:
+        if settings.kafka_client == CONFLUENT:
+            return _rdkafka_consumer().RdConsumer(**config)  # type: ignore[no-any-return]
         return construct(KafkaConsumer, **config)
     except KafkaError as exc:
         raise failure(exc, settings, f"creating the {role} consumer") from exc

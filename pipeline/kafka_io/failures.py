@@ -16,6 +16,7 @@ from kafka.errors import (
     AuthorizationError,
     ClusterAuthorizationFailedError,
     GroupAuthorizationFailedError,
+    KafkaConnectionError,
     KafkaTimeoutError,
     SaslAuthenticationFailedError,
     TopicAuthorizationFailedError,
@@ -77,7 +78,11 @@ def explain(
     user = config.get("sasl_plain_username") or "(none)"
     if isinstance(exc, SaslAuthenticationFailedError):
         return f"Kafka authentication failed for user {user}: {exc}"
-    if isinstance(exc, KafkaTimeoutError) and "bootstrap" in str(exc).lower():
+    # kafka-python times out "bootstrapping"; librdkafka finds "all broker connections down".
+    unreachable = isinstance(exc, KafkaConnectionError) or (
+        isinstance(exc, KafkaTimeoutError) and "bootstrap" in str(exc).lower()
+    )
+    if unreachable:
         reason = login_failure(bootstrap_servers, config)
         if reason and config.get("security_protocol") in SASL_PROTOCOLS:
             return f"Kafka authentication failed for user {user}: {reason}"

@@ -36,6 +36,22 @@ from pipeline.registry import tracking
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+KAFKA_CLIENTS = ("kafka-python", "confluent-kafka")
+
+
+@pytest.fixture
+def kafka_client() -> str:
+    """The client the services use; tests marked `both_clients` run once with each."""
+    return "kafka-python"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("both_clients") and (
+        "kafka_client" in metafunc.fixturenames
+    ):
+        metafunc.parametrize("kafka_client", KAFKA_CLIENTS)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
@@ -147,9 +163,13 @@ def live_settings(bootstrap: str, unique: str, mlflow_home: Path, data_dir: Path
 
 
 @pytest.fixture
-def live(kafka_bootstrap, unique, mlflow_home, data_dir, trained_model, adult) -> Settings:
+def live(
+    kafka_bootstrap, unique, mlflow_home, data_dir, trained_model, adult, kafka_client
+) -> Settings:
     """Settings of one test: its own topics, groups and model name, with a champion (v1)."""
-    settings = live_settings(kafka_bootstrap, unique, mlflow_home, data_dir)
+    settings = replace(
+        live_settings(kafka_bootstrap, unique, mlflow_home, data_dir), kafka_client=kafka_client
+    )
     ensure_topics(settings.bootstrap_servers, settings.topic_specs())
     tracking.set_champion(settings, register(settings, trained_model, adult.test.head(50)))
     return settings

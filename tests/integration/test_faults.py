@@ -48,12 +48,14 @@ def survived(result: FaultResult, stage: faults.Stage) -> None:
     assert result.passed, f"{result}; process logs in {stage.logs}"
 
 
+@pytest.mark.both_clients
 def test_predictor_sigkilled_five_times_loses_no_event(stage) -> None:
     result = faults.predictor_kills(stage, kills=5, exactly_once=False)
     survived(result, stage)
     assert result.injections == 5 and result.events > 1000 and result.lost == 0
 
 
+@pytest.mark.both_clients
 def test_exactly_once_predictor_sigkilled_five_times_commits_each_event_once(stage) -> None:
     result = faults.predictor_kills(stage, kills=5, exactly_once=True)
     survived(result, stage)

@@ -89,10 +89,15 @@ def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureKaf
 
 
 @pytest.fixture
-def secure_live(secure_kafka, unique, mlflow_home, data_dir, trained_model, adult) -> Settings:
+def secure_live(
+    secure_kafka, unique, mlflow_home, data_dir, trained_model, adult, kafka_client
+) -> Settings:
     """A test's settings on the secure broker: topics made and every role granted by admin,
     a @champion registered. Holds no credentials itself (see SecureKafka.as_user)."""
-    settings = live_settings(secure_kafka.broker.bootstrap_servers, unique, mlflow_home, data_dir)
+    settings = replace(
+        live_settings(secure_kafka.broker.bootstrap_servers, unique, mlflow_home, data_dir),
+        kafka_client=kafka_client,
+    )
     admin = kafka_security(secure_kafka.as_user(settings, "admin"))
     ensure_topics(settings.bootstrap_servers, settings.topic_specs(), security=admin)
     client = admin_client(settings.bootstrap_servers, security=admin)
@@ -139,6 +144,7 @@ def _acl_count(client) -> int:
     return len(acls)
 
 
+@pytest.mark.both_clients
 def test_the_live_loop_runs_with_one_least_privileged_principal_per_role(
     secure_kafka: SecureKafka, secure_live: Settings, adult
 ) -> None:
@@ -225,6 +231,7 @@ def _fails_within(
     return errors[0]
 
 
+@pytest.mark.both_clients
 @pytest.mark.parametrize(
     ("user", "names"),
     [("no-write", "topic out-"), ("no-group", "group predictor-")],
@@ -241,6 +248,7 @@ def test_a_missing_acl_is_a_clear_error_naming_the_resource_not_a_hang(
     assert "--role predictor" in message
 
 
+@pytest.mark.both_clients
 def test_a_wrong_password_exits_4_and_never_shows_the_password(
     secure_kafka: SecureKafka, secure_live: Settings, monkeypatch, capfd
 ) -> None:

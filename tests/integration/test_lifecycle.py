@@ -69,6 +69,7 @@ class SteadyStream(threading.Thread):
         return self.sent
 
 
+@pytest.mark.both_clients
 def test_two_predictors_follow_the_alias_without_announcements_and_a_rollback(
     live: Settings, adult, trained_model, capsys
 ) -> None:
@@ -169,6 +170,7 @@ def test_registry_down_while_an_announced_version_loads_then_back(
     out.close()
 
 
+@pytest.mark.both_clients
 def test_a_replayed_retrain_request_registers_no_second_version(live: Settings) -> None:
     trainer = Trainer(live)
     news = TopicReader(live, live.retrain_topic)

@@ -7,6 +7,7 @@ from collections import Counter, defaultdict
 from dataclasses import replace
 
 import mlflow
+import pytest
 
 from pipeline.config.settings import Settings
 from pipeline.registry import tracking
@@ -33,6 +34,7 @@ def versions_by_partition(predictions: list[dict]) -> dict[int, list[int]]:
     return ordered
 
 
+@pytest.mark.both_clients
 def test_end_to_end_retrain_swaps_every_later_prediction(live: Settings, adult) -> None:
     # One request from the first 400 labelled events; the 200 after them stay under the bar.
     # The champion is a modest model, so the retrained one beats it through the real gate.
@@ -67,6 +69,7 @@ def test_end_to_end_retrain_swaps_every_later_prediction(live: Settings, adult) 
     out.close()
 
 
+@pytest.mark.both_clients
 def test_two_predictors_in_one_group_both_swap(live: Settings, adult, trained_model) -> None:
     first, second = Predictor(with_instance(live, "one")), Predictor(with_instance(live, "two"))
     out = TopicReader(live, live.predictions_topic)
@@ -95,6 +98,7 @@ def test_two_predictors_in_one_group_both_swap(live: Settings, adult, trained_mo
     out.close()
 
 
+@pytest.mark.both_clients
 def test_malformed_events_go_to_the_dlq_while_scoring_continues(live: Settings, adult) -> None:
     good = make_events(adult, 20, "ok")
     row = json.loads(good[0][1])["data"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from pipeline.config.settings import Settings
@@ -36,6 +37,7 @@ def log_ends(settings: Settings) -> dict[int, int]:
         consumer.close()
 
 
+@pytest.mark.both_clients
 def test_a_partition_back_from_another_instance_is_never_rewound(live: Settings, adult) -> None:
     # Dynamic members leave the group when they stop, so partitions move back and forth at once.
     dynamic = replace(live, instance_id="")

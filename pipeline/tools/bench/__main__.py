@@ -24,7 +24,7 @@ from pipeline.kafka_io.broker import broker_for
 from pipeline.registry import tracking
 from pipeline.registry.challenger import set_challenger
 from pipeline.services.hot_swap import load_champion
-from pipeline.tools.bench import live, report, workloads
+from pipeline.tools.bench import live, per_client, report, workloads
 from pipeline.tools.bench.metrics_cost import join_state_mb, metrics_cost, share_of_predictor
 from pipeline.tools.bench.retrain_window import retrain_window
 from pipeline.tools.sample_stream import event_rows
@@ -113,6 +113,8 @@ def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
     by_trees: dict[int, list[dict[str, float]]] = {trees: [] for trees in models}
     shadow_runs: list[dict[str, float]] = []
     peer_runs: list[dict[str, float] | None] = []
+    rd_rounds: list[dict[str, float]] = []
+    with_librdkafka = per_client.available()
     for round_ in range(1, plan["rounds"] + 1):
         one = workloads.scenario_settings(settings, "one", 4)
         workloads.preload(one, rows, plan["events"])
@@ -134,6 +136,10 @@ def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
         log.info("b) the same job as a Quix Streams application (one message at a time)")
         reader = workloads.variant(one, "quix", models[HEADLINE_TREES])
         peer_runs.append(workloads.peer_throughput(reader, plan["events"], logs))
+        if with_librdkafka:
+            rd_rounds.append(
+                per_client.one_round(one, rows, plan["events"], models[HEADLINE_TREES], logs)
+            )
     ceiling = statistics.median(ceilings)
     singles = by_trees[HEADLINE_TREES]
     single = {
@@ -167,6 +173,9 @@ def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
         plan["load_seconds"],
         logs,
     )[1000]
+    rd_latency = (
+        per_client.latency(settings, rows, plan["load_seconds"], logs) if with_librdkafka else None
+    )
     log.info("e) hot-swap at %d events/s", plan["swap_rate"])
     swap = live.swap_under_load(
         workloads.scenario_settings(settings, "swap", 4),
@@ -207,6 +216,8 @@ def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
         },
         "swap": swap,
     }
+    if rd_latency is not None:
+        results["librdkafka"] = per_client.summary(rd_rounds, rd_latency)
     peers = [r["eps"] for r in peer_runs if r is not None]
     if peers:
         results["peer_quix"] = {"rounds_eps": peers, "eps": statistics.median(peers)}
@@ -249,6 +260,7 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
             results["shadow"]["latency_1000"]["p99_ms"] / at_1000["p99_ms"] - 1, 3
         ),
         **peer_headline(results),
+        **per_client.headline(results),
         **{
             f"ratio_vs_ceiling_{trees}_trees": round(row["ratio_vs_ceiling"], 3)
             for trees, row in results["by_trees"].items()
@@ -307,6 +319,7 @@ def targets(h: dict[str, Any]) -> list[tuple[str, str, bool]]:
             h["swap_lost"] == 0 and h["swap_duplicated"] == 0,
         ),
         ("Predictor peak RSS <= 500 MB", f"{h['rss_mb']:.0f} MB", h["rss_mb"] <= 500),
+        *per_client.targets(h),
         (
             "metrics and monitoring <= 3 % of throughput",
             f"{h['metrics_overhead'] * 100:.1f} %",

@@ -13,6 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from pipeline.tools.bench import per_client
+
 
 def machine() -> str:
     cpus = len(__import__("os").sched_getaffinity(0))
@@ -64,6 +66,7 @@ def markdown(results: dict[str, Any], targets: list[tuple[str, str, bool]]) -> s
         f"| b) Predictors, 2 instances, {results['partitions']} partitions | "
         f"{_eps(results['throughput_2_eps'])} |",
         f"| c) naive seed-article loop | {results['naive_eps']:,.1f} events/s |",
+        *per_client.markdown_rows(results),
     ]
     for rate, values in lat.items():
         rows.append(

@@ -1,0 +1,147 @@
+"""librdkafka's producer (confluent-kafka) behind kafka-python's: sends return futures.
+
+acks=all, idempotence and transactions come from the same arguments as kafka-python's
+(`rdkafka_config.translate`). librdkafka reports deliveries when the producer is polled, so
+every send polls once without waiting and `flush()` waits for all; a future's `get()` raises
+the delivery's error as the kafka-python exception the services already explain.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from confluent_kafka import KafkaError as RdError
+from confluent_kafka import KafkaException, Message, Producer
+from kafka import TopicPartition
+from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.structs import OffsetAndMetadata
+
+from pipeline.kafka_io.rdkafka_config import (
+    METADATA_TIMEOUT_S,
+    PRODUCER,
+    as_kafka_error,
+    call,
+    logging_properties,
+    rd_offsets,
+    translate,
+)
+
+log = logging.getLogger(__name__)
+
+
+class SendFuture:
+    """kafka-python's FutureRecordMetadata, as far as the services use it."""
+
+    def __init__(self, producer: RdProducer) -> None:
+        self._producer = producer
+        self.done = False
+        self.error: KafkaError | None = None
+        self.offset = -1
+        self._callbacks: list[Callable[[SendFuture], Any]] = []
+        self._errbacks: list[Callable[[KafkaError], Any]] = []
+
+    def _delivered(self, error: RdError | None, message: Message) -> None:
+        self.done = True
+        if error is not None:
+            self.error = as_kafka_error(error, message.topic())
+            for errback in self._errbacks:
+                errback(self.error)
+            return
+        self.offset = message.offset()
+        for callback in self._callbacks:
+            callback(self)
+
+    def add_errback(self, errback: Callable[[KafkaError], Any]) -> SendFuture:
+        """Called with the error if the record was not delivered."""
+        if self.error is not None:
+            errback(self.error)
+        elif not self.done:
+            self._errbacks.append(errback)
+        return self
+
+    def add_callback(self, callback: Callable[[SendFuture], Any]) -> SendFuture:
+        """Called with the future once the broker acknowledged the record (never on error).
+
+        librdkafka reports deliveries when the producer is polled: every send polls once
+        without waiting, and flush() waits for all."""
+        if self.done and self.error is None:
+            callback(self)
+        elif not self.done:
+            self._callbacks.append(callback)
+        return self
+
+    def get(self, timeout: float | None = None) -> SendFuture:
+        if not self.done:
+            self._producer.flush(timeout)
+        if not self.done:
+            raise KafkaTimeoutError("the record was not acknowledged in time")
+        if self.error is not None:
+            raise self.error
+        return self
+
+
+class RdProducer:
+    def __init__(self, **config: Any) -> None:
+        properties = {**translate(config, PRODUCER), **logging_properties()}
+        self._producer = call(lambda: Producer(properties))
+
+    def send(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
+    ) -> SendFuture:
+        future = SendFuture(self)
+        extra = {} if partition is None else {"partition": partition}
+        while True:
+            try:
+                self._producer.produce(
+                    topic, value, key, headers=headers, on_delivery=future._delivered, **extra
+                )
+                self._producer.poll(0)  # deliveries (and log lines) so far, without waiting
+                return future
+            except BufferError:  # the local queue is full: serve deliveries, then retry
+                self._producer.poll(0.05)
+            except KafkaException as exc:
+                raise as_kafka_error(exc) from exc
+
+    def flush(self, timeout: float | None = None) -> None:
+        left = call(lambda: self._producer.flush(-1 if timeout is None else timeout))
+        if left:
+            raise KafkaTimeoutError(f"{left} record(s) not acknowledged within {timeout} s")
+
+    def partitions_for(self, topic: str) -> set[int]:
+        metadata = call(lambda: self._producer.list_topics(topic, timeout=METADATA_TIMEOUT_S))
+        found = metadata.topics.get(topic)
+        if found is None or found.error is not None:
+            raise as_kafka_error(found.error if found is not None else RdError(3))
+        return set(found.partitions)
+
+    def init_transactions(self) -> None:
+        call(lambda: self._producer.init_transactions(60))
+
+    def begin_transaction(self) -> None:
+        call(self._producer.begin_transaction)
+
+    def send_offsets_to_transaction(
+        self, offsets: Mapping[TopicPartition, OffsetAndMetadata], group_metadata: Any
+    ) -> None:
+        call(
+            lambda: self._producer.send_offsets_to_transaction(rd_offsets(offsets), group_metadata)
+        )
+
+    def commit_transaction(self) -> None:
+        call(self._producer.commit_transaction)
+
+    def abort_transaction(self) -> None:
+        call(self._producer.abort_transaction)
+
+    def close(self, timeout: float | None = None) -> None:
+        try:
+            self.flush(timeout)
+        except KafkaTimeoutError as exc:
+            log.warning("closing the producer with records unacknowledged: %s", exc)

@@ -1,0 +1,119 @@
+"""The benchmark rows of the second Kafka client: librdkafka (`--kafka-client confluent-kafka`).
+
+Same events, same headline model, same workloads as the default client's rows; the ceiling is
+measured through the same client seam (`kafka_io/rdkafka_consumer.py`, `rdkafka_producer.py`), so each client is compared
+with its own ceiling, as the targets say. Skipped, and said so, where confluent-kafka is not
+installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import statistics
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from pipeline.config.settings import Settings
+from pipeline.kafka_io.clients import CONFLUENT
+from pipeline.tools.bench import live, workloads
+
+log = logging.getLogger(__name__)
+
+
+def available() -> bool:
+    found = importlib.util.find_spec("confluent_kafka") is not None
+    if not found:
+        log.warning("confluent-kafka is not installed: no librdkafka rows (pip install '.[dev]')")
+    return found
+
+
+def one_round(
+    one: Settings, rows: list[dict[str, Any]], events: int, model: str, logs: Path
+) -> dict[str, float]:
+    """The ceiling and one Predictor on librdkafka, over the events `one` was preloaded with."""
+    settings = replace(workloads.variant(one, "rd", model), kafka_client=CONFLUENT)
+    log.info("a) ceiling over %d events, librdkafka", events)
+    ceiling = workloads.ceiling(settings, events, settings.batch_size)
+    log.info("b) one Predictor on librdkafka over the same %d events", events)
+    run = workloads.predictor_throughput(settings, rows, events, 1, logs)
+    return {"ceiling_eps": ceiling, "eps": run["eps"]}
+
+
+def latency(
+    settings: Settings, rows: list[dict[str, Any]], seconds: float, logs: Path
+) -> dict[str, Any]:
+    log.info("d) latency at 1,000 events/s, librdkafka (Predictor and sample app)")
+    measured = live.latency_at_loads(
+        replace(workloads.scenario_settings(settings, "lat-rd", 4), kafka_client=CONFLUENT),
+        rows,
+        [1000],
+        seconds,
+        logs,
+    )[1000]
+    return {k: v for k, v in measured.items() if k != "latencies_ms"}
+
+
+def summary(rounds: list[dict[str, float]], at_1000: dict[str, Any]) -> dict[str, Any]:
+    ceilings = [r["ceiling_eps"] for r in rounds]
+    runs = [r["eps"] for r in rounds]
+    return {
+        "ceiling_rounds_eps": ceilings,
+        "ceiling_eps": statistics.median(ceilings),
+        "rounds_eps": runs,
+        "eps": statistics.median(runs),
+        "latency_1000": at_1000,
+    }
+
+
+def headline(results: dict[str, Any]) -> dict[str, Any]:
+    rd = results.get("librdkafka")
+    if rd is None:
+        return {
+            "throughput_eps_librdkafka": None,
+            "ceiling_eps_librdkafka": None,
+            "ratio_vs_ceiling_librdkafka": None,
+            "p99_ms_at_1000_librdkafka": None,
+        }
+    return {
+        "throughput_eps_librdkafka": round(rd["eps"], 1),
+        "ceiling_eps_librdkafka": round(rd["ceiling_eps"], 1),
+        "ratio_vs_ceiling_librdkafka": round(rd["eps"] / rd["ceiling_eps"], 3),
+        "p99_ms_at_1000_librdkafka": round(rd["latency_1000"]["p99_ms"], 2),
+    }
+
+
+def targets(h: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    if h.get("throughput_eps_librdkafka") is None:
+        return []
+    return [
+        (
+            "librdkafka: throughput >= 0.8 x its own ceiling",
+            f"{h['ratio_vs_ceiling_librdkafka']:.2f} x",
+            h["ratio_vs_ceiling_librdkafka"] >= 0.8,
+        ),
+        (
+            "librdkafka: p99 <= 10 ms at 1,000 events/s",
+            f"{h['p99_ms_at_1000_librdkafka']:.1f} ms",
+            h["p99_ms_at_1000_librdkafka"] <= 10,
+        ),
+    ]
+
+
+def markdown_rows(results: dict[str, Any]) -> list[str]:
+    rd = results.get("librdkafka")
+    if rd is None:
+        return ["| librdkafka rows | not run: confluent-kafka is not installed |"]
+    lat = rd["latency_1000"]
+    return [
+        f"| a) ceiling, librdkafka (median of "
+        f"{', '.join(f'{e:,.0f}' for e in rd['ceiling_rounds_eps'])}) | "
+        f"{rd['ceiling_eps']:,.0f} events/s |",
+        f"| b) Predictor on librdkafka, 1 instance, {results['trees']}-tree model (median of "
+        f"{', '.join(f'{e:,.0f}' for e in rd['rounds_eps'])}) | {rd['eps']:,.0f} events/s, "
+        f"{rd['eps'] / rd['ceiling_eps']:.2f} x its ceiling |",
+        f"| d) latency at 1,000 events/s, librdkafka (p50 / p95 / p99 / max) | "
+        f"{lat['p50_ms']:.1f} / {lat['p95_ms']:.1f} / {lat['p99_ms']:.1f} / "
+        f"{lat['max_ms']:.1f} ms (event -> scored p99 {lat['to_scored_p99_ms']:.1f} ms) |",
+    ]
