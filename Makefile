@@ -39,9 +39,11 @@ bench: venv $(VENV)/.peer
 bench-quick: venv $(VENV)/.peer
 	$(PY) -m pipeline.tools.bench --quick
 
-# Where one Predictor's loop spends its time (py-spy, a dev dependency): .pipeline/bench/profile.md
+# Where one Predictor's loop spends its time (py-spy, a dev dependency), with each Kafka client:
+# .pipeline/bench/profile-<client>.md
 profile: venv
-	$(PY) -m pipeline.tools.bench.profile
+	$(PY) -m pipeline.tools.bench.profile --kafka-client kafka-python
+	$(PY) -m pipeline.tools.bench.profile --kafka-client confluent-kafka
 
 bench-retrain-window: venv
 	$(PY) -m pipeline.tools.bench --retrain-window

@@ -128,12 +128,19 @@ class RdConsumer:
     def poll(
         self, timeout_ms: int = 0, max_records: int | None = None
     ) -> dict[TopicPartition, list[Record]]:
+        """As kafka-python's: back as soon as anything is there, with what is there.
+
+        librdkafka's `consume(n, timeout)` waits for n messages or the timeout, which would
+        add the whole wait to every event's latency at low load; so one `poll` waits for the
+        first message and a `consume` that does not wait takes what is already fetched."""
         self._start_assigned()
-        messages: list[Message] = call(
-            lambda: self._consumer.consume(
-                max_records or self.max_poll_records, max(timeout_ms, 0) / 1000
-            )
-        )
+        limit = max_records or self.max_poll_records
+        first: Message | None = call(lambda: self._consumer.poll(max(timeout_ms, 0) / 1000))
+        if first is None:
+            return {}
+        messages: list[Message] = [first]
+        if limit > 1:
+            messages += call(lambda: self._consumer.consume(limit - 1, 0))
         polled: dict[TopicPartition, list[Record]] = collections.defaultdict(list)
         for m in messages:
             error = m.error()

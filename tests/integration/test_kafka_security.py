@@ -257,14 +257,17 @@ def test_a_wrong_password_exits_4_and_never_shows_the_password(
     argv = [*settings_to_argv(settings, "predictor"), "--log-level", "DEBUG"]
     assert settings.kafka_sasl_password not in " ".join(argv)
     monkeypatch.setenv("PIPELINE_KAFKA_SASL_PASSWORD", wrong)
-    monkeypatch.setattr(logs, "QUIET_LIBRARIES", ())  # kafka-python's own DEBUG lines too
+    monkeypatch.setattr(logs, "QUIET_LIBRARIES", ())  # the client's own DEBUG lines too
+    for client_log in ("kafka", "librdkafka"):  # as no earlier setup in this process left them
+        logging.getLogger(client_log).setLevel(logging.NOTSET)
     try:
         started = time.monotonic()
         assert predictor_script.main(argv) == 4
         took = time.monotonic() - started
     finally:
         logging.getLogger().setLevel(logging.WARNING)
-        logging.getLogger("kafka").setLevel(logging.WARNING)
+        for client_log in ("kafka", "librdkafka"):
+            logging.getLogger(client_log).setLevel(logging.WARNING)
     out, err = capfd.readouterr()
     assert "Kafka authentication failed for user predictor" in err
     assert "invalid credentials" in err

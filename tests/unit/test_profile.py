@@ -24,6 +24,11 @@ def test_a_sample_counts_for_the_innermost_part_it_is_in() -> None:
     assert classify(LOOP + DECODE) == "decode and validate (msgspec)"
     assert classify(LOOP + ";score_batch (pipeline/core/batching.py:120)") == "rest of score_batch"
     assert classify(LOOP) == "rest of the loop"
+    for poll in (
+        ";KafkaConsumer.poll (kafka/consumer/group.py:700)",
+        ";RdConsumer.poll (pipeline/kafka_io/rdkafka_consumer.py:140)",
+    ):
+        assert classify(LOOP + poll) == "poll (client fetch and parse)"
     assert classify("Thread.run (threading.py:982);Sender.run (kafka/producer/sender.py:1)") is None
 
 
@@ -32,4 +37,4 @@ def test_shares_add_up_the_samples_of_the_loop_only(tmp_path: Path) -> None:
     raw.write_text(f"{LOOP}{SEND} 30\n{LOOP}{DECODE} 10\nThread.run (threading.py:982) 50\n")
     counts = shares(raw)
     assert counts == {"publish: producer.send per record": 30, "decode and validate (msgspec)": 10}
-    assert "| publish: producer.send per record | 75% |" in markdown(counts, 100)
+    assert "| publish: producer.send per record | 75% |" in markdown(counts, 100, "kafka-python")

@@ -1,11 +1,11 @@
 """Where one Predictor's loop spends its time: py-spy samples while it drains preloaded events.
 
-    python -m pipeline.tools.bench.profile [--events N]      (make profile)
+    python -m pipeline.tools.bench.profile [--events N] [--kafka-client C]   (make profile)
 
 Same broker, model (the benchmark's fixed 300-tree recipe) and events as the benchmark's row b.
 py-spy samples the Predictor process 200 times a second (raw folded stacks, kept under
 .pipeline/bench/profile.raw); each sample inside the loop is put in the first part of the loop
-it is in, and the shares are written to .pipeline/bench/profile.md and printed.
+it is in, and the shares are written to .pipeline/bench/profile-<client>.md and printed.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from pipeline.config.logs import setup_logging
-from pipeline.config.settings import Settings
+from pipeline.config.settings import KAFKA_CLIENTS, Settings
 from pipeline.core.data import load_data
 from pipeline.kafka_io.broker import broker_for
 from pipeline.tools.bench import workloads
@@ -42,7 +42,8 @@ PARTS = (
     ("publish: flush and commit", "BatchPublisher._then_commit (pipeline/services/publishing"),
     ("monitoring (quality, drift, metrics)", "LiveMonitor.observe (pipeline/services/monitoring"),
     ("monitoring (quality, drift, metrics)", "Instruments.after_batch (pipeline/services/metrics"),
-    ("poll (kafka-python fetch and parse)", "KafkaConsumer.poll (kafka/consumer/group.py"),
+    ("poll (client fetch and parse)", "KafkaConsumer.poll (kafka/consumer/group.py"),
+    ("poll (client fetch and parse)", "RdConsumer.poll (pipeline/kafka_io/rdkafka_consumer.py"),
     ("rest of score_batch", "score_batch (pipeline/core/batching.py"),
 )
 
@@ -99,10 +100,10 @@ def record(spy: str, settings: Settings, rows: list[dict], events: int, out: Pat
     return raw
 
 
-def markdown(counts: Counter[str], events: int) -> str:
+def markdown(counts: Counter[str], events: int, client: str) -> str:
     total = sum(counts.values())
     lines = [
-        f"One Predictor draining {events:,} preloaded events, 300-tree model, kafka-python; "
+        f"One Predictor draining {events:,} preloaded events, 300-tree model, {client}; "
         f"{total:,} py-spy samples in the loop (200/s)",
         "",
         "| part of the loop | share |",
@@ -116,13 +117,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.tools.bench.profile")
     parser.add_argument("--events", type=int, default=150_000)
     parser.add_argument("--out", type=Path, default=Path(".pipeline/bench"))
+    parser.add_argument("--kafka-client", choices=KAFKA_CLIENTS, default=KAFKA_CLIENTS[0])
     args = parser.parse_args(argv)
     setup_logging("INFO")
     spy = shutil.which("py-spy", path=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     if spy is None:
         log.error("py-spy is not installed (it is a dev dependency: pip install -e '.[dev]')")
         return 2
-    base = replace(Settings(), batch_wait_ms=5, log_level="WARNING", retrain_every=0)
+    base = replace(
+        Settings(),
+        batch_wait_ms=5,
+        log_level="WARNING",
+        retrain_every=0,
+        kafka_client=args.kafka_client,
+    )
     base = replace(base, model_name=base.model_name + BENCH_SUFFIX)
     if os.environ.get("PIPELINE_DATA_DIR"):
         base = replace(base, data_dir=Path(os.environ["PIPELINE_DATA_DIR"]))
@@ -135,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         rows = event_rows(data.test, spec.schema)
         raw = record(spy, reader, rows, args.events, args.out)
-    text = markdown(shares(raw), args.events)
-    (args.out / "profile.md").write_text(text)
+    text = markdown(shares(raw), args.events, args.kafka_client)
+    (args.out / f"profile-{args.kafka_client}.md").write_text(text)
     print(text)
     return 0
 
