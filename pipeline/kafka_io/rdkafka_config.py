@@ -77,6 +77,9 @@ CONSUMER: dict[str, tuple[str, _Convert]] = {
     "fetch_max_bytes": ("fetch.max.bytes", _same),
     "max_poll_interval_ms": ("max.poll.interval.ms", _same),
 }
+# kafka-python's sockets are TCP_NODELAY; librdkafka's are not unless asked. With Nagle on,
+# a small produce or fetch can wait for the peer's delayed ACK (tens of ms) before it leaves.
+ALWAYS: dict[str, Any] = {"socket.nagle.disable": True}
 # Read by the adapter itself, not by librdkafka.
 ADAPTER_ONLY = frozenset({"max_poll_records"})
 
@@ -88,7 +91,7 @@ def translate(config: Mapping[str, Any], table: Mapping[str, tuple[str, _Convert
         raise ConfigError(
             f"no librdkafka equivalent for the client argument(s) {', '.join(unknown)}"
         )
-    properties: dict[str, Any] = {}
+    properties: dict[str, Any] = dict(ALWAYS)
     for name, value in config.items():
         if name in ADAPTER_ONLY or value is None:
             continue

@@ -48,9 +48,15 @@ def test_no_static_membership_leaves_the_instance_id_unset() -> None:
 
 
 def test_hostname_checking_off_is_said_to_librdkafka() -> None:
-    assert translate({"ssl_check_hostname": False}, PRODUCER) == {
-        "ssl.endpoint.identification.algorithm": "none"
-    }
+    properties = translate({"ssl_check_hostname": False}, PRODUCER)
+    assert properties["ssl.endpoint.identification.algorithm"] == "none"
+
+
+def test_sockets_send_small_requests_at_once_as_kafka_pythons_do() -> None:
+    # Nagle's algorithm held small produce and fetch requests for the peer's delayed ACK:
+    # p99 at 1,000 events/s read 416 ms with it, 32-49 ms without (benchmark, this machine).
+    assert translate({}, CONSUMER)["socket.nagle.disable"] is True
+    assert translate({}, PRODUCER)["socket.nagle.disable"] is True
 
 
 def test_an_argument_without_a_translation_is_refused_not_dropped() -> None:
