@@ -20,7 +20,8 @@ from pipeline.errors import ConfigError
 ENV_PREFIX = "PIPELINE_"
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-KAFKA_CLIENTS = ("kafka-python", "confluent-kafka")
+KAFKA_CLIENTS = ("kafka-python", "confluent-kafka")  # the default first
+CONFLUENT_KAFKA = KAFKA_CLIENTS[1]
 CANDIDATE_ALIASES = ("champion", "challenger")
 ALL = frozenset({"initialize", "predictor", "trainer", "sample_app", "demo", "ops"})
 
@@ -455,7 +456,7 @@ def _check_kafka_client(value: str) -> None:
         raise ConfigError(
             f"setting kafka_client={value!r} is not one of {', '.join(KAFKA_CLIENTS)}"
         )
-    if value == "confluent-kafka" and importlib.util.find_spec("confluent_kafka") is None:
+    if value == CONFLUENT_KAFKA and importlib.util.find_spec("confluent_kafka") is None:
         raise ConfigError(
             "setting kafka_client=confluent-kafka needs the confluent-kafka package: "
             "pip install '.[librdkafka]'"

@@ -8,7 +8,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.coordinator.base import MemberState
 from kafka.errors import KafkaError
 
-from pipeline.config.settings import Settings
+from pipeline.config.settings import CONFLUENT_KAFKA, Settings
 from pipeline.errors import BrokerError
 from pipeline.kafka_io.failures import construct, kafka_failure
 from pipeline.kafka_io.security import (
@@ -40,9 +40,6 @@ def _common(settings: Settings, role: str) -> dict[str, Any]:
         "reconnect_backoff_max_ms": 1000,
         **kafka_security(settings),
     }
-
-
-CONFLUENT = "confluent-kafka"
 
 
 def _rdkafka_consumer() -> Any:
@@ -77,7 +74,7 @@ def make_producer(settings: Settings, role: str, **overrides: Any) -> KafkaProdu
         **overrides,
     }
     try:
-        if settings.kafka_client == CONFLUENT:
+        if settings.kafka_client == CONFLUENT_KAFKA:
             return _rdkafka_producer().RdProducer(**config)  # type: ignore[no-any-return]
         return KafkaProducer(**config)
     except KafkaError as exc:
@@ -92,7 +89,7 @@ def make_consumer(settings: Settings, role: str, **overrides: Any) -> KafkaConsu
         **overrides,
     }
     try:
-        if settings.kafka_client == CONFLUENT:
+        if settings.kafka_client == CONFLUENT_KAFKA:
             return _rdkafka_consumer().RdConsumer(**config)  # type: ignore[no-any-return]
         return construct(KafkaConsumer, **config)
     except KafkaError as exc:

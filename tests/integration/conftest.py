@@ -24,7 +24,7 @@ import mlflow
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from pipeline.config.settings import Settings, settings_to_argv
+from pipeline.config.settings import KAFKA_CLIENTS, Settings, settings_to_argv
 from pipeline.core.scoring import ScoringModel
 from pipeline.core.training import train_model
 from pipeline.core.tuning import TuningConfig
@@ -36,13 +36,10 @@ from pipeline.registry import tracking
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-KAFKA_CLIENTS = ("kafka-python", "confluent-kafka")
-
-
 @pytest.fixture
 def kafka_client() -> str:
     """The client the services use; tests marked `both_clients` run once with each."""
-    return "kafka-python"
+    return KAFKA_CLIENTS[0]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -15,8 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pipeline.config.settings import Settings
-from pipeline.kafka_io.clients import CONFLUENT
+from pipeline.config.settings import CONFLUENT_KAFKA, Settings
 from pipeline.tools.bench import live, workloads
 
 log = logging.getLogger(__name__)
@@ -33,7 +32,7 @@ def one_round(
     one: Settings, rows: list[dict[str, Any]], events: int, model: str, logs: Path
 ) -> dict[str, float]:
     """The ceiling and one Predictor on librdkafka, over the events `one` was preloaded with."""
-    settings = replace(workloads.variant(one, "rd", model), kafka_client=CONFLUENT)
+    settings = replace(workloads.variant(one, "rd", model), kafka_client=CONFLUENT_KAFKA)
     log.info("a) ceiling over %d events, librdkafka", events)
     ceiling = workloads.ceiling(settings, events, settings.batch_size)
     log.info("b) one Predictor on librdkafka over the same %d events", events)
@@ -46,7 +45,7 @@ def latency(
 ) -> dict[str, Any]:
     log.info("d) latency at 1,000 events/s, librdkafka (Predictor and sample app)")
     measured = live.latency_at_loads(
-        replace(workloads.scenario_settings(settings, "lat-rd", 4), kafka_client=CONFLUENT),
+        replace(workloads.scenario_settings(settings, "lat-rd", 4), kafka_client=CONFLUENT_KAFKA),
         rows,
         [1000],
         seconds,
