@@ -39,8 +39,9 @@ class SendFuture:
         self.done = False
         self.error: KafkaError | None = None
         self.offset = -1
-        self._callbacks: list[Callable[[SendFuture], Any]] = []
-        self._errbacks: list[Callable[[KafkaError], Any]] = []
+        # Tuples until someone listens: one future per record, on the Predictor's hot path.
+        self._callbacks: tuple[Callable[[SendFuture], Any], ...] = ()
+        self._errbacks: tuple[Callable[[KafkaError], Any], ...] = ()
 
     def _delivered(self, error: RdError | None, message: Message) -> None:
         self.done = True
@@ -58,7 +59,7 @@ class SendFuture:
         if self.error is not None:
             errback(self.error)
         elif not self.done:
-            self._errbacks.append(errback)
+            self._errbacks += (errback,)
         return self
 
     def add_callback(self, callback: Callable[[SendFuture], Any]) -> SendFuture:
@@ -69,7 +70,7 @@ class SendFuture:
         if self.done and self.error is None:
             callback(self)
         elif not self.done:
-            self._callbacks.append(callback)
+            self._callbacks += (callback,)
         return self
 
     def get(self, timeout: float | None = None) -> SendFuture:
