@@ -148,6 +148,13 @@ class Settings:
     batch_wait_ms: int = setting(
         20, "longest wait for a micro-batch to fill at low load", SERVING, minimum=0
     )
+    commit_interval_ms: int = setting(
+        100,
+        "at-least-once: how often the input offsets of acknowledged outputs are committed "
+        "(0: after every batch); a crash replays at most about this much",
+        SERVING,
+        minimum=0,
+    )
     max_event_bytes: int = setting(
         64 * 1024,
         "largest event accepted; larger ones go to the DLQ (the Trainer skips them)",

@@ -73,6 +73,17 @@ class SendFuture:
             self._callbacks += (callback,)
         return self
 
+    @property
+    def is_done(self) -> bool:
+        """As kafka-python's attribute; asking serves the deliveries that arrived so far."""
+        if not self.done:
+            self._producer.serve()
+        return self.done
+
+    @property
+    def exception(self) -> KafkaError | None:
+        return self.error
+
     def get(self, timeout: float | None = None) -> SendFuture:
         if not self.done:
             self._producer.flush(timeout)
@@ -109,6 +120,10 @@ class RdProducer:
                 self._producer.poll(0.05)
             except KafkaException as exc:
                 raise as_kafka_error(exc) from exc
+
+    def serve(self) -> None:
+        """The delivery reports that arrived, without waiting."""
+        call(lambda: self._producer.poll(0))
 
     def flush(self, timeout: float | None = None) -> None:
         left = call(lambda: self._producer.flush(-1 if timeout is None else timeout))

@@ -1,7 +1,7 @@
 """The input offsets a Predictor owes its group, settled when a partition leaves it, never later.
 
-At-least-once commits are asynchronous, so the last offsets of a partition may still be owed
-when a rebalance takes the partition away. Kept past that point, they are stale: the partition
+At-least-once commits are asynchronous and go every --commit-interval-ms, so the last offsets
+of a partition may still be owed when a rebalance takes the partition away. Kept past that point, they are stale: the partition
 may come back after another instance committed further, and committing the old value then
 (at close, say) would move the group backwards, replaying events and rewinding the Trainer's
 view of what was scored. So owed offsets are committed when their partition is revoked, while
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from kafka import AsyncConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
@@ -41,14 +41,26 @@ class OffsetKeeper(AsyncConsumerRebalanceListener):  # type: ignore[misc]
         self._owed: Offsets = {}
         self._consumer: KafkaConsumer | None = None
         self._lock = threading.Lock()  # the loop writes, the consumer's IO thread settles
+        self._acknowledge: Callable[[], None] = lambda: None
 
     def bind(self, consumer: KafkaConsumer) -> None:
         self._consumer = consumer
 
-    def owe(self, offsets: Mapping[TopicPartition, OffsetAndMetadata]) -> None:
-        """Offsets whose outputs the broker acknowledged; their commit may still be in flight."""
+    def acknowledge_first(self, acknowledge: Callable[[], None]) -> None:
+        """What a revocation runs before it settles: the publisher waits for the outputs still
+        in flight and owes their offsets, so the partitions leave with everything scored on
+        them committed instead of replayed by their next owner."""
+        self._acknowledge = acknowledge
+
+    def owe(self, offsets: Mapping[TopicPartition, OffsetAndMetadata]) -> Offsets:
+        """Offsets whose outputs the broker acknowledged, not committed yet or in flight.
+
+        Only partitions still held are kept (and returned): a batch acknowledged after its
+        partition left must not move the new owner's position back."""
         with self._lock:
-            self._owed.update(offsets)
+            held = {tp: o for tp, o in offsets.items() if tp.partition in self.partitions}
+            self._owed.update(held)
+            return held
 
     @property
     def owed(self) -> Offsets:
@@ -56,6 +68,10 @@ class OffsetKeeper(AsyncConsumerRebalanceListener):  # type: ignore[misc]
             return dict(self._owed)
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        try:
+            self._acknowledge()
+        except KafkaError as exc:  # what was not acknowledged is replayed: at-least-once
+            log.warning("outputs in flight at revocation not acknowledged: %s", exc)
         self.partitions = self.partitions - {tp.partition for tp in revoked}
         owed = self._take(revoked)
         if revoked:

@@ -178,6 +178,7 @@ class Predictor:
             self.slot.swap_if_pending()
             self._observe_poll(heartbeat.maybe_send(consumer, self.slot.current.version))
             if not polled:
+                publisher.settle(consumer)
                 continue
             records = [record for batch in polled.values() for record in batch]
             started = time.perf_counter()
@@ -286,7 +287,7 @@ class Predictor:
         started = time.monotonic()
         try:
             if publisher is not None:
-                publisher.close()
+                publisher.close(consumer)
         finally:
             consumer.close(autocommit=False)
         log.info(

@@ -1,7 +1,9 @@
 """Writing one scored batch: its outputs, then its input offsets, in the mode chosen.
 
 At-least-once (default): the broker acknowledges every output before the input offsets are
-committed, asynchronously; the OffsetKeeper holds them as owed until a revocation settles them.
+committed, asynchronously and at most every --commit-interval-ms. The loop does not wait for
+the acknowledgements: the AckWindow holds the batches in flight, in order, and the OffsetKeeper
+holds the offsets of acknowledged batches as owed until a revocation settles them.
 Exactly-once: outputs and input offsets go in one Kafka transaction; readers use read_committed.
 Dead letters are cut to what the DLQ topic takes, so one big bad event cannot stop the loop.
 """
@@ -9,6 +11,7 @@ Dead letters are cut to what the DLQ topic takes, so one big bad event cannot st
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from kafka import KafkaConsumer, KafkaProducer
@@ -21,12 +24,18 @@ from pipeline.core.dead_letters import batches_that_fit, fit_dead_letter
 from pipeline.errors import BrokerError
 from pipeline.kafka_io.admin import max_message_bytes
 from pipeline.kafka_io.clients import MAX_REQUEST_SIZE, kafka_security, make_producer
+from pipeline.services.ack_window import AckWindow
 from pipeline.services.offsets import OffsetKeeper, Offsets, log_failed_commit
 
 log = logging.getLogger(__name__)
 
 # Kafka's default message.max.bytes, when the DLQ topic's own limit cannot be read.
 DEFAULT_LIMIT = 1_048_588
+# Batches sent and not yet acknowledged before the loop waits: enough to keep scoring while
+# the broker answers, few enough that a crash replays little.
+BATCHES_IN_FLIGHT = 8
+# How long a revocation or a close waits for the outputs in flight.
+ACKNOWLEDGE_TIMEOUT_S = 10.0
 
 Failure = Callable[[BaseException, str], BrokerError]
 
@@ -62,6 +71,12 @@ class BatchPublisher:
         self.keeper = keeper
         self.dlq_limit = dlq_limit
         self.truncated = 0
+        self.window = AckWindow(BATCHES_IN_FLIGHT)
+        self._closed = False
+        self._uncommitted = False
+        self._commit_due = 0.0
+        if not settings.exactly_once:
+            keeper.acknowledge_first(self._acknowledge_all)
 
     @classmethod
     def create(
@@ -136,14 +151,47 @@ class BatchPublisher:
         retrain: Output | None,
         offsets: Offsets,
     ) -> None:
-        futures = self._send_all(result, retrain)
-        self.producer.flush()
-        for future in futures:
-            future.get(timeout=0)  # raises the send's error, if any
-        # Asynchronous: it is sent after the acknowledgements above, so the order that makes
-        # this at-least-once holds, and the loop does not wait a round trip per batch.
-        consumer.commit_async(offsets, callback=log_failed_commit)
-        self.keeper.owe(offsets)
+        self.window.add(self._send_all(result, retrain), offsets)
+        if self.window.full():
+            self.producer.flush()
+        self._settle(consumer)
+
+    def settle(self, consumer: KafkaConsumer) -> None:
+        """Commits what was acknowledged, when the interval is up; the loop calls it after an
+        empty poll too, so the last batch before a pause is committed without waiting for
+        the next."""
+        if not self.window and not self._uncommitted:
+            return
+        try:
+            self._settle(consumer)
+        except KafkaError as exc:
+            raise self.fail(exc, "publishing a batch (its offsets stay uncommitted)") from exc
+
+    def _settle(self, consumer: KafkaConsumer, now: bool = False) -> None:
+        """Acknowledged offsets become owed at once (a revocation commits them); the commit
+        itself goes every --commit-interval-ms, as Kafka Streams does: one per batch cost the
+        broker a write to __consumer_offsets for every few events at low load."""
+        if self.window.settle(self.keeper.owe):
+            self._uncommitted = True
+        if not self._uncommitted:
+            return
+        clock = time.monotonic()
+        if now or clock >= self._commit_due:
+            owed = self.keeper.owed  # empty when a revocation took them all
+            if owed:
+                # Asynchronous: it is sent after the acknowledgements, so the order that makes
+                # this at-least-once holds, and the loop does not wait a round trip.
+                consumer.commit_async(owed, callback=log_failed_commit)
+            self._uncommitted = False
+            self._commit_due = clock + self.settings.commit_interval_ms / 1000
+
+    def _acknowledge_all(self) -> None:
+        """Run by a revocation (on the consumer's thread): the outputs in flight acknowledged
+        and their offsets owed, for the keeper to commit before the partitions leave."""
+        if self._closed or not self.window:
+            return
+        self.producer.flush(timeout=ACKNOWLEDGE_TIMEOUT_S)
+        self.window.settle(self.keeper.owe)
 
     def _in_transaction(
         self,
@@ -161,6 +209,13 @@ class BatchPublisher:
             self.producer.abort_transaction()
             raise
 
-    def close(self) -> None:
-        self.producer.flush(timeout=10)
-        self.producer.close(timeout=10)
+    def close(self, consumer: KafkaConsumer) -> None:
+        """The outputs in flight acknowledged and their offsets committed (and owed, for the
+        consumer's close to settle) before the producer goes."""
+        try:
+            if self.window or self._uncommitted:
+                self.producer.flush(timeout=ACKNOWLEDGE_TIMEOUT_S)
+                self._settle(consumer, now=True)
+        finally:
+            self._closed = True
+            self.producer.close(timeout=ACKNOWLEDGE_TIMEOUT_S)

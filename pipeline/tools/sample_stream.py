@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
 from pipeline.config.settings import Settings
@@ -78,15 +78,23 @@ def _listener(settings: Settings) -> KafkaConsumer:
     return consumer
 
 
+def sample_producer(settings: Settings) -> KafkaProducer:
+    return make_producer(settings, "sample-app", linger_ms=1)
+
+
 class SampleApp:
     def __init__(
         self,
         settings: Settings,
         rows: list[dict[str, Any]],
         progress: Callable[[str], None] = print,
+        producer: Any = None,
     ) -> None:
+        """`producer`: a long-lived one to send with (from `sample_producer`), as an upstream
+        service keeps one; left open at the end. Without it the run makes its own."""
         self.settings = settings
         self.rows = rows
+        self._given_producer = producer
         self.schema = settings.pipeline_spec.schema
         self.perturbation = parse_perturbation(
             settings.shift, settings.mix, settings.flip_labels, settings.perturb_after, self.schema
@@ -107,7 +115,7 @@ class SampleApp:
         listener = _listener(self.settings)
         receiver = threading.Thread(target=self._receive, args=(listener,), daemon=True)
         receiver.start()
-        producer = make_producer(self.settings, "sample-app", linger_ms=1)
+        producer = self._given_producer or sample_producer(self.settings)
         try:
             # Metadata first and the listener polling: else the first events' latency is the
             # clients' start-up, not the pipeline's.
@@ -119,7 +127,8 @@ class SampleApp:
         finally:
             self._done.set()
             receiver.join(timeout=10)
-            producer.close(timeout=10)
+            if producer is not self._given_producer:
+                producer.close(timeout=10)
         if self._receive_error is not None:
             raise self._receive_error
         summary = self.stats.summary()

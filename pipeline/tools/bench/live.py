@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from pipeline.kafka_io.admin import wait_for_members
 from pipeline.kafka_io.clients import kafka_security, make_producer
 from pipeline.registry import tracking
 from pipeline.tools.bench.workloads import output_ledger, predictors
-from pipeline.tools.sample_stream import SampleApp
+from pipeline.tools.sample_stream import SampleApp, sample_producer
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -48,10 +48,11 @@ def run_stream(
     seconds: float,
     during: Any = None,
     stop: threading.Event | None = None,
+    producer: Any = None,
 ) -> StreamStats:
     """SampleApp at a fixed rate; `during(app)` runs alongside it (the swap, for instance)."""
     live = replace(settings, rate=rate, events=int(rate * seconds), bad_every=0, drain_timeout_s=30)
-    app = SampleApp(live, rows, progress=lambda _: None)
+    app = SampleApp(live, rows, progress=lambda _: None, producer=producer)
     helper = threading.Thread(target=during, args=(app,), daemon=True) if during else None
     if helper:
         helper.start()
@@ -64,13 +65,16 @@ def run_stream(
 @contextmanager
 def one_predictor_serving(
     settings: Settings, rows: list[dict[str, Any]], logs: Path
-) -> Iterator[None]:
-    """A Predictor past its start: in a stable group, with a first stream already answered.
+) -> Iterator[Any]:
+    """A Predictor past its start: in a stable group, with a first stream already answered by
+    the upstream producer it yields, which every measured stream then sends with.
 
-    A fresh group rebalances a few times in its first seconds; measured from its start, the
-    latency would be the group's formation, not the pipeline's.
+    A fresh group rebalances a few times in its first seconds, and a fresh producer's first
+    records wait for its idempotent producer id (librdkafka asks again only after 500 ms when
+    it asked before its connection was up): measured from their start, the latency would be
+    the clients' start-up, not the pipeline's.
     """
-    with predictors(settings, 1, logs) as processes:
+    with predictors(settings, 1, logs) as processes, closing(sample_producer(settings)) as sender:
         wait_for_members(
             settings.bootstrap_servers,
             settings.predictor_group,
@@ -78,17 +82,17 @@ def one_predictor_serving(
             lambda: [p for p in processes if p.poll() is not None],
             security=kafka_security(settings),
         )
-        run_stream(settings, rows, rate=500, seconds=2)
-        yield
+        run_stream(settings, rows, rate=500, seconds=2, producer=sender)
+        yield sender
 
 
 def latency_at_loads(
     settings: Settings, rows: list[dict[str, Any]], loads: list[int], seconds: float, logs: Path
 ) -> dict[int, dict[str, Any]]:
     results = {}
-    with one_predictor_serving(settings, rows, logs):
+    with one_predictor_serving(settings, rows, logs) as sender:
         for rate in loads:
-            stats = run_stream(settings, rows, rate, seconds)
+            stats = run_stream(settings, rows, rate, seconds, producer=sender)
             achieved = len(stats.predictions) / max(seconds, 1e-9)
             to_scored = percentiles(stats.to_scored_ms)
             results[rate] = {
@@ -133,8 +137,8 @@ def swap_under_load(
         producer.send(settings.retrain_topic, value=to_json(message)).get(timeout=10)
         producer.close()
 
-    with one_predictor_serving(settings, rows, logs):
-        stats = run_stream(settings, rows, rate, seconds, during=announce)
+    with one_predictor_serving(settings, rows, logs) as sender:
+        stats = run_stream(settings, rows, rate, seconds, during=announce, producer=sender)
     # Lost and duplicated from the output topic itself: every id sent across the swap
     # answered exactly once, not what the sample app's live listener happened to see.
     answers = output_ledger(settings, stats.sent_at, timeout_s=60)
@@ -190,8 +194,8 @@ def retrain_turnaround(
             time.sleep(0.05)
         done.set()
 
-    with trainer_start(), one_predictor_serving(settings, rows, logs):
-        run_stream(settings, rows, 100, 600, during=request_and_wait, stop=done)
+    with trainer_start(), one_predictor_serving(settings, rows, logs) as sender:
+        run_stream(settings, rows, 100, 600, during=request_and_wait, stop=done, producer=sender)
     news.close()
     nan = float("nan")
     return {
