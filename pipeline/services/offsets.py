@@ -1,12 +1,13 @@
 """The input offsets a Predictor owes its group, settled when a partition leaves it, never later.
 
 At-least-once commits are asynchronous and go every --commit-interval-ms, so the last offsets
-of a partition may still be owed when a rebalance takes the partition away. Kept past that point, they are stale: the partition
-may come back after another instance committed further, and committing the old value then
-(at close, say) would move the group backwards, replaying events and rewinding the Trainer's
-view of what was scored. So owed offsets are committed when their partition is revoked, while
-this instance is still the recognised owner, and forgotten; a partition *lost* (the broker
-already expelled this member) is forgotten without a commit, which the broker would refuse.
+of a partition may still be owed when a rebalance takes the partition away. Kept past that
+point, they are stale: the partition may come back after another instance committed further,
+and committing the old value then (at close, say) would move the group backwards, replaying
+events and rewinding the Trainer's view of what was scored. So owed offsets are committed
+when their partition is revoked, while this instance is still the recognised owner, and
+forgotten; a partition *lost* (the broker already expelled this member) is forgotten without
+a commit, which the broker would refuse.
 
 kafka-python 3.x calls the listener on the consumer's IO thread, for rebalances and on
 `close()` as well (`ConsumerCoordinator._on_close_prepare_async`; `on_partitions_lost` when the

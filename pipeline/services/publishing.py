@@ -216,6 +216,10 @@ class BatchPublisher:
             if self.window or self._uncommitted:
                 self.producer.flush(timeout=ACKNOWLEDGE_TIMEOUT_S)
                 self._settle(consumer, now=True)
+        except KafkaError as exc:  # a send the loop had not seen fail yet, or had
+            raise self.fail(
+                exc, "publishing the last batches (their offsets stay uncommitted)"
+            ) from exc
         finally:
             self._closed = True
             self.producer.close(timeout=ACKNOWLEDGE_TIMEOUT_S)

@@ -179,7 +179,9 @@ def test_the_live_loop_runs_with_one_least_privileged_principal_per_role(
     assert summary["events"] == 300 and summary["predictions"] == 300
     assert summary["missing"] == 0 and summary["duplicates"] == 0
     assert any(b"retrain_request" in r.value for r in ready)
-    assert predictor.counters.retrain_requests >= 1 and trainer.trainings == 1
+    # One training per run of requests the Trainer finds waiting: the two batches' requests
+    # may arrive in one run or in two, never more trainings than requests.
+    assert 1 <= trainer.trainings <= predictor.counters.retrain_requests
 
 
 def test_ops_may_write_retrain_requests_and_describe_the_predictor_group_only(
