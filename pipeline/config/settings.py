@@ -148,6 +148,14 @@ class Settings:
     batch_wait_ms: int = setting(
         20, "longest wait for a micro-batch to fill at low load", SERVING, minimum=0
     )
+    output_linger_ms: int = setting(
+        2,
+        "how long the Predictor's producer waits to fill a request with outputs: 0 sends each "
+        "batch's at once (lower latency at low load), 2 packs more records per request "
+        "(more throughput)",
+        SERVING,
+        minimum=0,
+    )
     commit_interval_ms: int = setting(
         100,
         "at-least-once: how often the input offsets of acknowledged outputs are committed "

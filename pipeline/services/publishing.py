@@ -86,10 +86,14 @@ class BatchPublisher:
         was refused (the Predictor's)."""
         limit = dead_letter_limit(settings)
         log.info("dead letters are cut to fit %s: %d bytes", settings.dlq_topic, limit)
+        linger_ms = settings.output_linger_ms
         if not settings.exactly_once:
-            return cls(settings, make_producer(settings, "predictor"), keeper, limit, fail)
+            producer = make_producer(settings, "predictor", linger_ms=linger_ms)
+            return cls(settings, producer, keeper, limit, fail)
         transactional_id = f"{settings.predictor_group}-{settings.instance_name}"
-        producer = make_producer(settings, "predictor", transactional_id=transactional_id)
+        producer = make_producer(
+            settings, "predictor", transactional_id=transactional_id, linger_ms=linger_ms
+        )
         try:
             producer.init_transactions()  # fences a previous incarnation and aborts its open work
         except KafkaError as exc:

@@ -187,3 +187,19 @@ def test_the_window_is_flushed_when_full() -> None:
         pub.publish(consumer, scored(1), None, {P0: at(n + 1)})  # type: ignore[arg-type]
     assert producer.flushes == 1 and len(pub.window) == 0
     assert consumer.commits[-1] == {P0: at(pub.window.limit)}
+
+
+@pytest.mark.parametrize("linger_ms", [0, 2])
+def test_the_output_linger_reaches_the_producer(
+    monkeypatch: pytest.MonkeyPatch, linger_ms: int
+) -> None:
+    import pipeline.services.publishing as publishing
+
+    made: dict[str, Any] = {}
+    monkeypatch.setattr(publishing, "dead_letter_limit", lambda settings: 1_000_000)
+    monkeypatch.setattr(
+        publishing, "make_producer", lambda settings, role, **kw: made.update(kw) or Producer()
+    )
+    settings = replace(Settings(), output_linger_ms=linger_ms)
+    BatchPublisher.create(settings, held(P0))
+    assert made["linger_ms"] == linger_ms
