@@ -17,10 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from kafka import TopicPartition
-from kafka.structs import OffsetAndMetadata
-
-Offsets = dict[TopicPartition, OffsetAndMetadata]
+from pipeline.services.offsets import Offsets
 
 
 class SendResult(Protocol):

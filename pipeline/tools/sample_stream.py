@@ -88,7 +88,7 @@ class SampleApp:
         settings: Settings,
         rows: list[dict[str, Any]],
         progress: Callable[[str], None] = print,
-        producer: Any = None,
+        producer: KafkaProducer | None = None,
     ) -> None:
         """`producer`: a long-lived one to send with (from `sample_producer`), as an upstream
         service keeps one; left open at the end. Without it the run makes its own."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from pipeline.config.settings import Settings
 from pipeline.core.messages import ModelReady, RetrainRequest, to_json
@@ -48,7 +48,7 @@ def run_stream(
     seconds: float,
     during: Any = None,
     stop: threading.Event | None = None,
-    producer: Any = None,
+    producer: KafkaProducer | None = None,
 ) -> StreamStats:
     """SampleApp at a fixed rate; `during(app)` runs alongside it (the swap, for instance)."""
     live = replace(settings, rate=rate, events=int(rate * seconds), bad_every=0, drain_timeout_s=30)
@@ -65,7 +65,7 @@ def run_stream(
 @contextmanager
 def one_predictor_serving(
     settings: Settings, rows: list[dict[str, Any]], logs: Path
-) -> Iterator[Any]:
+) -> Iterator[KafkaProducer]:
     """A Predictor past its start: in a stable group, with a first stream already answered by
     the upstream producer it yields, which every measured stream then sends with.
 
