@@ -1,3 +1,4 @@
+from pipeline.tools.bench import per_client
 from pipeline.tools.bench.__main__ import headline, targets
 from pipeline.tools.bench.live import percentiles
 from pipeline.tools.bench.report import markdown, write
@@ -37,6 +38,14 @@ def sample_results() -> dict:
                 "missing": 0,
                 "latencies_ms": [1.0, 2.0, 3.0, 40.0],
             }
+        },
+        "latency_floor_1000": {
+            **percentiles([0.5, 1.0, 2.0, 30.0]),
+            "to_scored_p50_ms": 0.4,
+            "to_scored_p99_ms": 9.0,
+            "offered_eps": 1000,
+            "scored_eps": 1000.0,
+            "missing": 0,
         },
         "shadow": {
             "rounds_eps": [6000.0, 6400.0],
@@ -93,3 +102,40 @@ def test_a_quick_run_says_the_two_instance_figure_was_not_run() -> None:
     results = {**sample_results(), "throughput_2_eps": float("nan")}
     assert "2 instances, 4 partitions | not run (--quick) |" in markdown(results, [])
     assert "12,000 events/s" in markdown(sample_results(), [])
+
+
+def test_the_p99_targets_name_the_floor_measured_in_the_same_run() -> None:
+    results = sample_results()
+    h = headline(results)
+    assert h["floor_p99_ms_at_1000"] == round(results["latency_floor_1000"]["p99_ms"], 2)
+    measured = {name: value for name, value, _ in targets(h)}
+    assert measured["p99 <= 10 ms at 1,000 events/s"].endswith(
+        f"(floor {h['floor_p99_ms_at_1000']:.1f} ms)"
+    )
+    assert "| d) latency floor at 1,000 events/s: the same two hops" in markdown(results, [])
+    # Without a floor (a report from before it existed) the p99 stands alone.
+    del results["latency_floor_1000"]
+    h = headline(results)
+    assert h["floor_p99_ms_at_1000"] is None
+    assert (
+        "floor"
+        not in {name: value for name, value, _ in targets(h)}["p99 <= 10 ms at 1,000 events/s"]
+    )
+
+
+def test_the_librdkafka_rows_carry_their_own_floor() -> None:
+    floor = {**sample_results()["latency_floor_1000"], "p99_ms": 7.5}
+    at_1000 = {**percentiles([1.0, 2.0, 12.0]), "to_scored_p99_ms": 8.0, "floor": floor}
+    results = {
+        **sample_results(),
+        "librdkafka": per_client.summary([{"ceiling_eps": 40000.0, "eps": 16000.0}], at_1000),
+    }
+    h = headline(results)
+    assert h["floor_p99_ms_at_1000_librdkafka"] == 7.5
+    verdicts = {name: (value, ok) for name, value, ok in targets(h)}
+    value, ok = verdicts["librdkafka: p99 <= 10 ms at 1,000 events/s"]
+    assert value.endswith("(floor 7.5 ms)") and not ok
+    assert any(
+        "latency floor at 1,000 events/s, librdkafka" in row
+        for row in per_client.markdown_rows(results)
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +20,7 @@ from pipeline.core.stream_stats import StreamStats
 from pipeline.kafka_io.admin import wait_for_members
 from pipeline.kafka_io.clients import kafka_security, make_producer
 from pipeline.registry import tracking
-from pipeline.tools.bench.workloads import output_ledger, predictors
+from pipeline.tools.bench.workloads import FLOOR, PREDICTOR, output_ledger, predictors
 from pipeline.tools.sample_stream import SampleApp, sample_producer
 
 
@@ -64,7 +64,7 @@ def run_stream(
 
 @contextmanager
 def one_predictor_serving(
-    settings: Settings, rows: list[dict[str, Any]], logs: Path
+    settings: Settings, rows: list[dict[str, Any]], logs: Path, program: Sequence[str] = PREDICTOR
 ) -> Iterator[KafkaProducer]:
     """A Predictor past its start: in a stable group, with a first stream already answered by
     the upstream producer it yields, which every measured stream then sends with.
@@ -72,9 +72,12 @@ def one_predictor_serving(
     A fresh group rebalances a few times in its first seconds, and a fresh producer's first
     records wait for its idempotent producer id (librdkafka asks again only after 500 ms when
     it asked before its connection was up): measured from their start, the latency would be
-    the clients' start-up, not the pipeline's.
+    the clients' start-up, not the pipeline's. `program`: the Predictor, or the latency floor.
     """
-    with predictors(settings, 1, logs) as processes, closing(sample_producer(settings)) as sender:
+    with (
+        predictors(settings, 1, logs, program) as processes,
+        closing(sample_producer(settings)) as sender,
+    ):
         wait_for_members(
             settings.bootstrap_servers,
             settings.predictor_group,
@@ -87,10 +90,15 @@ def one_predictor_serving(
 
 
 def latency_at_loads(
-    settings: Settings, rows: list[dict[str, Any]], loads: list[int], seconds: float, logs: Path
+    settings: Settings,
+    rows: list[dict[str, Any]],
+    loads: list[int],
+    seconds: float,
+    logs: Path,
+    program: Sequence[str] = PREDICTOR,
 ) -> dict[int, dict[str, Any]]:
     results = {}
-    with one_predictor_serving(settings, rows, logs) as sender:
+    with one_predictor_serving(settings, rows, logs, program) as sender:
         for rate in loads:
             stats = run_stream(settings, rows, rate, seconds, producer=sender)
             achieved = len(stats.predictions) / max(seconds, 1e-9)
@@ -106,6 +114,14 @@ def latency_at_loads(
                 "latencies_ms": stats.latencies_ms,
             }
     return results
+
+
+def latency_floor(
+    settings: Settings, rows: list[dict[str, Any]], rate: int, seconds: float, logs: Path
+) -> dict[str, Any]:
+    """The same stream through the floor (`bench/floor.py`): the two hops and nothing else."""
+    measured = latency_at_loads(settings, rows, [rate], seconds, logs, FLOOR)[rate]
+    return {k: v for k, v in measured.items() if k != "latencies_ms"}
 
 
 def swap_under_load(

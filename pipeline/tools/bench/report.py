@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from pipeline.tools.bench import per_client
+from pipeline.tools.bench import floor, per_client
 
 
 def machine() -> str:
@@ -76,6 +76,8 @@ def markdown(results: dict[str, Any], targets: list[tuple[str, str, bool]]) -> s
             f"p50 {values.get('to_scored_p50_ms', float('nan')):.1f} / "
             f"p99 {values.get('to_scored_p99_ms', float('nan')):.1f} ms) |"
         )
+    if "latency_floor_1000" in results:
+        rows.append(floor.floor_row("", results["latency_floor_1000"]))
     if "shadow" in results:
         values = results["shadow"]["latency_1000"]
         rows.append(
