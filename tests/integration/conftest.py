@@ -160,16 +160,20 @@ def live_settings(bootstrap: str, unique: str, mlflow_home: Path, data_dir: Path
 
 
 @pytest.fixture
-def live(
-    kafka_bootstrap, unique, mlflow_home, data_dir, trained_model, adult, kafka_client
-) -> Settings:
-    """Settings of one test: its own topics, groups and model name, with a champion (v1)."""
+def live_topics(kafka_bootstrap, unique, mlflow_home, data_dir, kafka_client) -> Settings:
+    """Settings of one test: its own topics (created) and groups, and no model yet."""
     settings = replace(
         live_settings(kafka_bootstrap, unique, mlflow_home, data_dir), kafka_client=kafka_client
     )
     ensure_topics(settings.bootstrap_servers, settings.topic_specs())
-    tracking.set_champion(settings, register(settings, trained_model, adult.test.head(50)))
     return settings
+
+
+@pytest.fixture
+def live(live_topics: Settings, trained_model, adult) -> Settings:
+    """Settings of one test: its own topics, groups and model name, with a champion (v1)."""
+    tracking.set_champion(live_topics, register(live_topics, trained_model, adult.test.head(50)))
+    return live_topics
 
 
 @contextmanager
