@@ -51,6 +51,20 @@ from pipeline.services.publishing import BatchPublisher
 log = logging.getLogger(__name__)
 
 
+def input_consumer(settings: Settings, role: str) -> KafkaConsumer:
+    """The input topic's reader in the Predictors' group (the benchmark's floor reads so too)."""
+    return make_consumer(
+        settings,
+        role,
+        **group_membership(settings, settings.predictor_group),
+        max_poll_records=settings.batch_size,
+        isolation_level="read_committed",
+        # The broker answers a fetch as soon as one record is there, so a long wait adds no
+        # latency; it only spares an idle Predictor hundreds of empty fetches a second.
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+    )
+
+
 @dataclass
 class Counters:
     batches: int = 0
@@ -116,16 +130,7 @@ class Predictor:
         )
         self.watcher.reconcile_challenger()
         self.watcher.start()
-        consumer = make_consumer(
-            settings,
-            "predictor",
-            **group_membership(settings, settings.predictor_group),
-            max_poll_records=settings.batch_size,
-            isolation_level="read_committed",
-            # The broker answers a fetch as soon as one record is there, so a long wait adds no
-            # latency; it only spares an idle Predictor hundreds of empty fetches a second.
-            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
-        )
+        consumer = input_consumer(settings, "predictor")
         self.assignment.bind(consumer)
         heartbeat = HeartbeatPublisher(settings)
         self.monitor = LiveMonitor.create(settings, self.metrics)

@@ -22,10 +22,10 @@ from kafka import KafkaConsumer
 
 from pipeline.config.settings import Settings
 from pipeline.core.batching import BatchResult, Output
-from pipeline.kafka_io.clients import finish_stalled_rebalance, group_membership, make_consumer
+from pipeline.kafka_io.clients import finish_stalled_rebalance
 from pipeline.services.entry import run_entry
 from pipeline.services.offsets import OffsetKeeper, next_offsets
-from pipeline.services.predictor import FETCH_MAX_WAIT_MS
+from pipeline.services.predictor import input_consumer
 from pipeline.services.publishing import BatchPublisher
 
 log = logging.getLogger(__name__)
@@ -46,14 +46,7 @@ def answers(keys: Sequence[bytes | None]) -> BatchResult:
 
 
 def _consumer(settings: Settings, keeper: OffsetKeeper) -> KafkaConsumer:
-    consumer = make_consumer(
-        settings,
-        "bench-floor",
-        **group_membership(settings, settings.predictor_group),
-        max_poll_records=settings.batch_size,
-        isolation_level="read_committed",
-        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
-    )
+    consumer = input_consumer(settings, "bench-floor")
     keeper.bind(consumer)
     consumer.subscribe([settings.input_topic], listener=keeper)
     return consumer
@@ -78,7 +71,7 @@ def forward(settings: Settings, stop: threading.Event) -> int:
             publisher.publish(consumer, result, None, next_offsets(records))
     finally:
         publisher.close(consumer)
-        consumer.close()
+        consumer.close(autocommit=False)
     return 0
 
 
