@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
@@ -17,6 +19,8 @@ from pipeline.kafka_io.security import (
     principal_of,
     warn_if_unverified,
 )
+
+log = logging.getLogger(__name__)
 
 
 def failure(
@@ -151,3 +155,42 @@ def finish_stalled_rebalance(consumer: KafkaConsumer) -> None:
         return
     if getattr(coordinator, "_join_task", None) is not None and not coordinator.need_rejoin():
         coordinator.rejoin_needed = True
+
+
+# The longest pause between polls while the broker is away.
+OUTAGE_PAUSE_S = 0.5
+
+
+class GroupPoller:
+    """`consumer.poll` for a group's loop that rides out a broker outage instead of dying.
+
+    kafka-python 3.0.12 lets a failed metadata refresh escape `poll()` while it looks for the
+    group coordinator (`ensure_coordinator_ready_async` waits for the refresh and catches only
+    its timeout), so a broker restart surfaced as `KafkaConnectionError: ECONNREFUSED` and
+    stopped the Trainer (the fault suite's broker restart caught it). Kafka's own clients retry
+    what is retriable; so does this, saying once when the outage starts and once when it ends.
+    Errors that are not retriable (authorization, authentication) still stop the loop.
+    """
+
+    def __init__(self, consumer: KafkaConsumer, clock: Any = time.monotonic) -> None:
+        self.consumer = consumer
+        self.clock = clock
+        self.away_since: float | None = None
+
+    def poll(self, timeout_ms: int, max_records: int | None = None) -> dict[Any, list[Any]]:
+        try:
+            polled: dict[Any, list[Any]] = self.consumer.poll(
+                timeout_ms=timeout_ms, max_records=max_records
+            )
+        except KafkaError as exc:
+            if not getattr(exc, "retriable", False):
+                raise
+            if self.away_since is None:
+                self.away_since = self.clock()
+                log.warning("the broker is away (%s); polling again until it is back", exc)
+            time.sleep(min(max(timeout_ms, 1) / 1000, OUTAGE_PAUSE_S))
+            return {}
+        if self.away_since is not None:
+            log.warning("the broker is back after %.1f s", self.clock() - self.away_since)
+            self.away_since = None
+        return polled

@@ -25,6 +25,7 @@ from pipeline.core.model_checks import check_scores
 from pipeline.core.scoring import ScoringModel
 from pipeline.errors import BrokerError, ModelError
 from pipeline.kafka_io.clients import (
+    GroupPoller,
     failure,
     finish_stalled_rebalance,
     group_membership,
@@ -170,9 +171,10 @@ class Predictor:
         stop: threading.Event,
     ) -> None:
         assert self.slot is not None
+        poller = GroupPoller(consumer)
         while not stop.is_set():
             try:
-                polled = consumer.poll(
+                polled = poller.poll(
                     timeout_ms=self.settings.batch_wait_ms or 1,
                     max_records=self.settings.batch_size,
                 )

@@ -30,6 +30,7 @@ from pipeline.core.messages import (
 )
 from pipeline.errors import InfrastructureError, RegistryError
 from pipeline.kafka_io.clients import (
+    GroupPoller,
     failure,
     finish_stalled_rebalance,
     group_membership,
@@ -87,8 +88,9 @@ class Trainer:
             self.health.model_checked = True
             if ready is not None:
                 ready.set()
+            poller = GroupPoller(consumer)
             while not stop.is_set():
-                self._received(queue.collect(consumer.poll(timeout_ms=300)))
+                self._received(queue.collect(poller.poll(timeout_ms=300)))
                 finish_stalled_rebalance(consumer)
                 self.health.beat()
                 self.health.partitions = frozenset(tp.partition for tp in consumer.assignment())

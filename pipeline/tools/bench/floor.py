@@ -22,7 +22,7 @@ from kafka import KafkaConsumer
 
 from pipeline.config.settings import Settings
 from pipeline.core.batching import BatchResult, Output
-from pipeline.kafka_io.clients import finish_stalled_rebalance
+from pipeline.kafka_io.clients import GroupPoller, finish_stalled_rebalance
 from pipeline.services.entry import run_entry
 from pipeline.services.offsets import OffsetKeeper, next_offsets
 from pipeline.services.predictor import input_consumer
@@ -57,9 +57,10 @@ def forward(settings: Settings, stop: threading.Event) -> int:
     publisher = BatchPublisher.create(settings, keeper)
     consumer = _consumer(settings, keeper)
     log.info("floor forwarding %s -> %s", settings.input_topic, settings.predictions_topic)
+    poller = GroupPoller(consumer)
     try:
         while not stop.is_set():
-            polled = consumer.poll(
+            polled = poller.poll(
                 timeout_ms=settings.batch_wait_ms or 1, max_records=settings.batch_size
             )
             finish_stalled_rebalance(consumer)
