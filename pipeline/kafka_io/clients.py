@@ -172,9 +172,8 @@ class GroupPoller:
     Errors that are not retriable (authorization, authentication) still stop the loop.
     """
 
-    def __init__(self, consumer: KafkaConsumer, clock: Any = time.monotonic) -> None:
+    def __init__(self, consumer: KafkaConsumer) -> None:
         self.consumer = consumer
-        self.clock = clock
         self.away_since: float | None = None
 
     def poll(self, timeout_ms: int, max_records: int | None = None) -> dict[Any, list[Any]]:
@@ -186,11 +185,11 @@ class GroupPoller:
             if not getattr(exc, "retriable", False):
                 raise
             if self.away_since is None:
-                self.away_since = self.clock()
+                self.away_since = time.monotonic()
                 log.warning("the broker is away (%s); polling again until it is back", exc)
             time.sleep(min(max(timeout_ms, 1) / 1000, OUTAGE_PAUSE_S))
             return {}
         if self.away_since is not None:
-            log.warning("the broker is back after %.1f s", self.clock() - self.away_since)
+            log.warning("the broker is back after %.1f s", time.monotonic() - self.away_since)
             self.away_since = None
         return polled
