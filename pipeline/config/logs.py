@@ -1,9 +1,18 @@
 """Process-wide logging setup, called once by each entry script."""
 
+from __future__ import annotations
+
 import logging
 import os
+import re
+import threading
+import time
+from collections.abc import Callable
 
 QUIET_LIBRARIES = ("kafka", "librdkafka", "mlflow", "alembic", "hyperopt", "urllib3", "git", "py4j")
+# The Kafka clients, whose retries repeat the same warnings until the broker answers.
+KAFKA_CLIENT_LOGS = ("kafka", "librdkafka")
+REPEAT_WINDOW_S = 10.0
 
 
 def setup_logging(level: str = "INFO") -> None:
@@ -16,3 +25,56 @@ def setup_logging(level: str = "INFO") -> None:
     )
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
+    for handler in logging.getLogger().handlers:  # one each: a record passes every handler
+        handler.addFilter(RepeatFilter())
+
+
+_NUMBERS = re.compile(r"\d+")
+
+
+class RepeatFilter(logging.Filter):
+    """Each distinct warning or error of the Kafka clients once per window, with a count.
+
+    While a broker is away, kafka-python logs three lines for every reconnection attempt of
+    every client, and a Predictor has several: a 4-s broker restart left 380 such lines in its
+    log, which buried the service's own few. A line passes when it was not seen in the last
+    `window_s` (numbers ignored, so backoffs and ports do not make it new); the next one that
+    passes after that says how many were held back, so the outage stays visible without the
+    flood. Below WARNING (asked for with --log-level DEBUG) nothing is held back."""
+
+    def __init__(
+        self,
+        window_s: float = REPEAT_WINDOW_S,
+        loggers: tuple[str, ...] = KAFKA_CLIENT_LOGS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.window_s = window_s
+        self._prefixes = tuple(f"{name}." for name in loggers)
+        self._loggers = loggers
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}
+
+    def _watched(self, name: str) -> bool:
+        return name in self._loggers or name.startswith(self._prefixes)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or not self._watched(record.name):
+            return True
+        key = (record.name, record.levelno, _NUMBERS.sub("#", record.getMessage()))
+        now = self._clock()
+        with self._lock:
+            last, held = self._seen.get(key, (None, 0))
+            if last is not None and now - last < self.window_s:
+                self._seen[key] = (last, held + 1)
+                return False
+            if len(self._seen) > 1000:  # lines that varied in more than numbers
+                self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self.window_s}
+            self._seen[key] = (now, 0)
+        if held and last is not None:
+            record.msg = (
+                f"{record.getMessage()} ({held} more like it in the last {now - last:.0f} s)"
+            )
+            record.args = None
+        return True
