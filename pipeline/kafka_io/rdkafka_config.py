@@ -82,18 +82,21 @@ CONSUMER: dict[str, tuple[str, _Convert]] = {
 ALWAYS: dict[str, Any] = {"socket.nagle.disable": True}
 # Read by the adapter itself, not by librdkafka.
 ADAPTER_ONLY = frozenset({"max_poll_records"})
+# kafka-python waits for a broker when a client is built; librdkafka builds it without waiting
+# (its first call waits, with that call's own timeout), so there is nothing to translate.
+CONSTRUCTION_ONLY = frozenset({"bootstrap_timeout_ms"})
 
 
 def translate(config: Mapping[str, Any], table: Mapping[str, tuple[str, _Convert]]) -> dict:
     """librdkafka properties for kafka-python arguments; None means "not set"."""
-    unknown = sorted(set(config) - set(table) - ADAPTER_ONLY)
+    unknown = sorted(set(config) - set(table) - ADAPTER_ONLY - CONSTRUCTION_ONLY)
     if unknown:
         raise ConfigError(
             f"no librdkafka equivalent for the client argument(s) {', '.join(unknown)}"
         )
     properties: dict[str, Any] = dict(ALWAYS)
     for name, value in config.items():
-        if name in ADAPTER_ONLY or value is None:
+        if name in ADAPTER_ONLY or name in CONSTRUCTION_ONLY or value is None:
             continue
         key, convert = table[name]
         properties[key] = convert(value)

@@ -13,7 +13,7 @@ from pipeline.config.settings import Settings
 from pipeline.core.messages import REASON_BY_HAND, ModelReady, RetrainRequest, now_ms, to_json
 from pipeline.errors import BrokerError, ConfigError
 from pipeline.kafka_io.clients import make_producer
-from pipeline.ops.heartbeats import latest_heartbeats
+from pipeline.ops.heartbeats import CONNECT_TIMEOUT_MS, latest_heartbeats
 from pipeline.registry import artifacts, challenger, lifecycle, tracking
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,9 @@ def promote(settings: Settings, version: int, reason: str = "promoted by hand") 
         settings.model_name, version, settings.pipeline_spec.schema
     )  # ModelError: exit 5
     tracking.set_champion(settings, version, by=f"ops ({getpass.getuser()})", reason=reason)
-    _send(settings, _announcement(settings, version, reason))
+    _announce(
+        settings, _announcement(settings, version, reason), f"@champion names version {version}"
+    )
     return version
 
 
@@ -90,7 +92,11 @@ def set_challenger(settings: Settings, version: int, reason: str = "set by hand"
         settings.model_name, version, settings.pipeline_spec.schema
     )  # ModelError: exit 5
     challenger.set_challenger(settings, version, by=f"ops ({getpass.getuser()})", reason=reason)
-    _send(settings, _announcement(settings, version, reason, promoted=False))
+    _announce(
+        settings,
+        _announcement(settings, version, reason, promoted=False),
+        f"@challenger names version {version}",
+    )
     return version
 
 
@@ -99,7 +105,11 @@ def clear_challenger(settings: Settings, reason: str = "cleared by hand") -> int
     tracking.connect(settings)
     version = challenger.clear_challenger(settings, by=f"ops ({getpass.getuser()})", reason=reason)
     if version is not None:
-        _send(settings, _announcement(settings, version, reason, promoted=False))
+        _announce(
+            settings,
+            _announcement(settings, version, reason, promoted=False),
+            f"@challenger names version {version}",
+        )
     return version
 
 
@@ -132,13 +142,29 @@ def _announcement(
     )
 
 
+def _announce(settings: Settings, message: ModelReady, moved: str) -> None:
+    """The alias is the truth and it has moved: an announcement that fails only delays the
+    Predictors until their next alias poll, and the operator is told exactly that."""
+    try:
+        _send(settings, message)
+    except BrokerError as exc:
+        raise BrokerError(
+            f"{moved} now, but the announcement failed ({exc}); every Predictor follows the "
+            f"alias within --alias-poll-s ({settings.alias_poll_s:g} s)"
+        ) from exc
+
+
 def _send(settings: Settings, message: object) -> None:
-    producer = make_producer(settings, "ops")
+    """Acknowledged within the connect timeout, or exit 4; a record not acknowledged by then is
+    dropped with the producer rather than left to arrive after the operator was told it failed."""
+    producer = make_producer(settings, "ops", bootstrap_timeout_ms=CONNECT_TIMEOUT_MS)
+    linger_s = 10.0
     try:
         producer.send(
             settings.retrain_topic, value=to_json(message), key=settings.model_name.encode()
-        ).get(timeout=30)
+        ).get(timeout=CONNECT_TIMEOUT_MS / 1000)
     except KafkaError as exc:
+        linger_s = 0.0
         raise BrokerError(f"cannot write to {settings.retrain_topic}: {exc}") from exc
     finally:
-        producer.close(timeout=10)
+        producer.close(timeout=linger_s)

@@ -15,10 +15,15 @@ from pipeline.kafka_io.clients import make_consumer
 
 log = logging.getLogger(__name__)
 
+# How long an operator's command waits for a broker before it exits 4 (a client's default: 30 s).
+CONNECT_TIMEOUT_MS = 10_000
+
 
 def latest_heartbeats(settings: Settings, timeout_s: float = 10.0) -> list[Heartbeat]:
     """Read the topic from the start to its end; a tombstone removes a stopped instance."""
-    consumer = make_consumer(settings, "ops-status", enable_auto_commit=False)
+    consumer = make_consumer(
+        settings, "ops-status", enable_auto_commit=False, bootstrap_timeout_ms=CONNECT_TIMEOUT_MS
+    )
     latest: dict[str, Heartbeat] = {}
     try:
         partitions = consumer.partitions_for_topic(settings.heartbeat_topic)

@@ -215,6 +215,25 @@ def test_ops_exit_codes_for_bad_arguments(live: Settings, verb, code) -> None:
     assert ops(ops_argv(live, *verb)) == code
 
 
-def test_ops_exit_4_when_the_broker_is_unreachable(live: Settings) -> None:
-    argv = ops_argv(replace(live, bootstrap_servers="127.0.0.1:1"), "retrain")
+@pytest.mark.parametrize("verb", ["retrain", "status"])
+def test_ops_exit_4_when_the_broker_is_unreachable(live: Settings, verb: str) -> None:
+    """And says so within its own connect timeout, not a client's default 30 s."""
+    argv = ops_argv(replace(live, bootstrap_servers="127.0.0.1:1"), verb)
+    started = time.monotonic()
     assert ops(argv) == 4
+    assert time.monotonic() - started < 25
+
+
+def test_ops_promote_with_the_broker_away_moves_the_alias_and_says_the_announcement_failed(
+    live: Settings, capfd
+) -> None:
+    version = tracking.champion_version(live)
+    moves = len(tracking.champion_history(live))
+    assert (
+        ops(ops_argv(replace(live, bootstrap_servers="127.0.0.1:1"), "promote", str(version))) == 4
+    )
+    err = capfd.readouterr().err
+    assert f"@champion names version {version} now, but the announcement failed" in err
+    assert "every Predictor follows the alias within --alias-poll-s" in err
+    history = tracking.champion_history(live)
+    assert len(history) == moves + 1 and history[-1]["version"] == version

@@ -64,6 +64,13 @@ def test_an_argument_without_a_translation_is_refused_not_dropped() -> None:
         translate({"acks": "all", "retry_backoff_ms": 100}, PRODUCER)
 
 
+def test_how_long_to_wait_for_a_broker_at_construction_means_nothing_to_librdkafka() -> None:
+    """kafka-python's client waits for a broker when built (ops gives it 10 s); librdkafka's
+    never does, and its first call waits with its own timeout."""
+    for table in (CONSUMER, PRODUCER):
+        assert translate({"bootstrap_timeout_ms": 10_000}, table) == translate({}, table)
+
+
 @pytest.mark.parametrize(
     ("code", "expected"),
     [
