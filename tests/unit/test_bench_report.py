@@ -1,6 +1,9 @@
+import statistics
+
 from pipeline.tools.bench import per_client
 from pipeline.tools.bench.__main__ import headline, targets
-from pipeline.tools.bench.live import percentiles
+from pipeline.tools.bench.floor import rounds_note
+from pipeline.tools.bench.live import _median_round, percentiles
 from pipeline.tools.bench.report import markdown, write
 
 
@@ -139,3 +142,41 @@ def test_the_librdkafka_rows_carry_their_own_floor() -> None:
         "latency floor at 1,000 events/s, librdkafka" in row
         for row in per_client.markdown_rows(results)
     )
+
+
+def test_latency_rounds_report_the_median_of_each_percentile_and_list_every_round() -> None:
+    def stream(latencies: list[float], missing: int = 0) -> dict:
+        to_scored = percentiles([x / 2 for x in latencies])
+        return {
+            **percentiles(latencies),
+            "to_scored_p50_ms": to_scored["p50_ms"],
+            "to_scored_p99_ms": to_scored["p99_ms"],
+            "offered_eps": 1000,
+            "scored_eps": float(len(latencies)),
+            "missing": missing,
+            "latencies_ms": latencies,
+        }
+
+    first_after_heavy_writes = stream([5.0, 49.5, 60.0], missing=1)
+    calm = [stream([2.0, 13.2]), stream([3.0, 14.9], missing=2)]
+    merged = _median_round([first_after_heavy_writes, *calm])
+
+    assert merged["p99_ms"] == statistics.median(
+        r["p99_ms"] for r in [first_after_heavy_writes, *calm]
+    )
+    assert merged["p99_ms"] < first_after_heavy_writes["p99_ms"]
+    assert merged["max_ms"] == 14.9 and merged["p50_ms"] == 8.95
+    assert merged["missing"] == 3 and merged["offered_eps"] == 1000
+    assert [r["p99_ms"] for r in merged["rounds"]] == [
+        r["p99_ms"] for r in [first_after_heavy_writes, *calm]
+    ]
+    assert len(merged["latencies_ms"]) == 7  # every stream's, for the distribution plot
+    note = rounds_note(merged)
+    assert note.startswith("; median of 3 rounds, p99 per round ")
+    assert rounds_note(first_after_heavy_writes) == ""  # one stream: nothing to say
+
+    results = sample_results()
+    results["latency"] = {1000: merged}
+    results["latency_floor_1000"] = {k: v for k, v in merged.items() if k != "latencies_ms"}
+    table = markdown(results, [])
+    assert table.count("median of 3 rounds, p99 per round") == 2  # the Predictor and the floor

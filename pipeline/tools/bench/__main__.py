@@ -81,6 +81,7 @@ FULL = {
     "swap_seconds": 20.0,
     "retrain": True,
     "rounds": 2,
+    "latency_rounds": 3,
     "two_instances": True,
 }
 QUICK = {
@@ -92,6 +93,7 @@ QUICK = {
     "swap_seconds": 8.0,
     "retrain": False,
     "rounds": 2,
+    "latency_rounds": 3,
     "two_instances": False,  # keeps the quick run within a minute
 }
 
@@ -157,28 +159,41 @@ def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
     naive = workloads.naive(
         naive_settings, plan["naive_events"], tracking.champion_uri(settings.model_name)
     )
-    log.info("d) latency at %s events/s", plan["loads"])
-    latency = live.latency_at_loads(
-        workloads.scenario_settings(settings, "lat", 4),
+    log.info(
+        "d) latency at 1,000 events/s: the Predictor, the floor and the Predictor with a "
+        "challenger in its shadow, taking turns for %d rounds",
+        plan["latency_rounds"],
+    )
+    at_1000, floor_1000, latency_shadow = live.latency_rounds(
+        [
+            live.Server(workloads.scenario_settings(settings, "lat", 4)),
+            live.Server(workloads.scenario_settings(settings, "floor", 4), workloads.FLOOR),
+            live.Server(workloads.scenario_settings(shadowed, "lat-shadow", 4)),
+        ],
         rows,
-        plan["loads"],
+        1000,
         plan["load_seconds"],
+        plan["latency_rounds"],
         logs,
     )
-    log.info("d) the latency floor at 1,000 events/s: the same hops, nothing in between")
-    floor_1000 = live.latency_floor(
-        workloads.scenario_settings(settings, "floor", 4), rows, 1000, plan["load_seconds"], logs
-    )
-    log.info("d) latency at 1,000 events/s with a challenger in the shadow of every event")
-    latency_shadow = live.latency_at_loads(
-        workloads.scenario_settings(shadowed, "lat-shadow", 4),
-        rows,
-        [1000],
-        plan["load_seconds"],
-        logs,
-    )[1000]
+    latency = {1000: at_1000}
+    other_loads = [rate for rate in plan["loads"] if rate != 1000]
+    if other_loads:
+        log.info("d) latency at %s events/s (one stream each)", other_loads)
+        latency.update(
+            live.latency_at_loads(
+                workloads.scenario_settings(settings, "lat", 4),
+                rows,
+                other_loads,
+                plan["load_seconds"],
+                logs,
+            )
+        )
+    latency = dict(sorted(latency.items()))
     rd_latency = (
-        per_client.latency(settings, rows, plan["load_seconds"], logs) if with_librdkafka else None
+        per_client.latency(settings, rows, plan["load_seconds"], plan["latency_rounds"], logs)
+        if with_librdkafka
+        else None
     )
     log.info("e) hot-swap at %d events/s", plan["swap_rate"])
     swap = live.swap_under_load(
@@ -213,7 +228,7 @@ def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
         "naive_eps": naive,
         "rss_mb": max(single["rss_mb"], double["rss_mb"]),
         "latency": latency,
-        "latency_floor_1000": floor_1000,
+        "latency_floor_1000": {k: v for k, v in floor_1000.items() if k != "latencies_ms"},
         "shadow": {
             "rounds_eps": [r["eps"] for r in shadow_runs],
             "eps": statistics.median(r["eps"] for r in shadow_runs),

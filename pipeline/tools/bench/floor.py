@@ -84,8 +84,17 @@ def floor_row(client: str, values: dict[str, Any]) -> str:
         f"{values['p95_ms']:.1f} / {values['p99_ms']:.1f} / {values['max_ms']:.1f} ms "
         f"(answered {values['scored_eps']:,.0f}/s, {values['missing']} missing; event -> "
         f"answered p50 {values['to_scored_p50_ms']:.1f} / p99 {values['to_scored_p99_ms']:.1f} "
-        "ms) |"
+        f"ms{rounds_note(values)}) |"
     )
+
+
+def rounds_note(values: dict[str, Any]) -> str:
+    """How a median of rounds came about, for the report's rows; empty for one stream."""
+    rounds = values.get("rounds") or []
+    if len(rounds) < 2:
+        return ""
+    p99s = " / ".join(f"{r['p99_ms']:.1f}" for r in rounds)
+    return f"; median of {len(rounds)} rounds, p99 per round {p99s} ms"
 
 
 def with_floor(p99_ms: float, floor_p99_ms: float | None) -> str:

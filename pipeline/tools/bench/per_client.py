@@ -41,25 +41,35 @@ def one_round(
 
 
 def latency(
-    settings: Settings, rows: list[dict[str, Any]], seconds: float, logs: Path
+    settings: Settings, rows: list[dict[str, Any]], seconds: float, rounds: int, logs: Path
 ) -> dict[str, Any]:
-    log.info("d) latency at 1,000 events/s, librdkafka (Predictor and sample app)")
-    measured = live.latency_at_loads(
-        replace(workloads.scenario_settings(settings, "lat-rd", 4), kafka_client=CONFLUENT_KAFKA),
-        rows,
-        [1000],
-        seconds,
-        logs,
-    )[1000]
-    log.info("d) the latency floor at 1,000 events/s, librdkafka (the hops, nothing between)")
-    at_floor = live.latency_floor(
-        replace(workloads.scenario_settings(settings, "floor-rd", 4), kafka_client=CONFLUENT_KAFKA),
+    log.info(
+        "d) latency at 1,000 events/s, librdkafka: the Predictor and the floor (the hops, "
+        "nothing between), taking turns for %d rounds",
+        rounds,
+    )
+    measured, at_floor = live.latency_rounds(
+        [
+            live.Server(_on_librdkafka(workloads.scenario_settings(settings, "lat-rd", 4))),
+            live.Server(
+                _on_librdkafka(workloads.scenario_settings(settings, "floor-rd", 4)),
+                workloads.FLOOR,
+            ),
+        ],
         rows,
         1000,
         seconds,
+        rounds,
         logs,
     )
-    return {**{k: v for k, v in measured.items() if k != "latencies_ms"}, "floor": at_floor}
+    return {
+        **{k: v for k, v in measured.items() if k != "latencies_ms"},
+        "floor": {k: v for k, v in at_floor.items() if k != "latencies_ms"},
+    }
+
+
+def _on_librdkafka(settings: Settings) -> Settings:
+    return replace(settings, kafka_client=CONFLUENT_KAFKA)
 
 
 def summary(rounds: list[dict[str, float]], at_1000: dict[str, Any]) -> dict[str, Any]:
@@ -127,6 +137,7 @@ def markdown_rows(results: dict[str, Any]) -> list[str]:
         f"{rd['eps'] / rd['ceiling_eps']:.2f} x its ceiling |",
         f"| d) latency at 1,000 events/s, librdkafka (p50 / p95 / p99 / max) | "
         f"{lat['p50_ms']:.1f} / {lat['p95_ms']:.1f} / {lat['p99_ms']:.1f} / "
-        f"{lat['max_ms']:.1f} ms (event -> scored p99 {lat['to_scored_p99_ms']:.1f} ms) |",
+        f"{lat['max_ms']:.1f} ms (event -> scored p99 {lat['to_scored_p99_ms']:.1f} ms"
+        f"{floor.rounds_note(lat)}) |",
         *([floor.floor_row(", librdkafka", lat["floor"])] if "floor" in lat else []),
     ]

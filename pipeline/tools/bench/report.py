@@ -30,6 +30,10 @@ def _rounds(results: dict[str, Any], name: str) -> str:
     return ", ".join(f"{eps:,.0f}" for eps in results.get(key, []))
 
 
+def _in_parentheses(note: str) -> str:
+    return f" ({note.removeprefix('; ')})" if note else ""
+
+
 def markdown(results: dict[str, Any], targets: list[tuple[str, str, bool]]) -> str:
     lat = results["latency"]
     rows = [
@@ -74,7 +78,8 @@ def markdown(results: dict[str, Any], targets: list[tuple[str, str, bool]]) -> s
             f"{values['p50_ms']:.1f} / {values['p95_ms']:.1f} / {values['p99_ms']:.1f} / "
             f"{values['max_ms']:.1f} ms (scored {values['scored_eps']:,.0f}/s; event -> scored "
             f"p50 {values.get('to_scored_p50_ms', float('nan')):.1f} / "
-            f"p99 {values.get('to_scored_p99_ms', float('nan')):.1f} ms) |"
+            f"p99 {values.get('to_scored_p99_ms', float('nan')):.1f} ms"
+            f"{floor.rounds_note(values)}) |"
         )
     if "latency_floor_1000" in results:
         rows.append(floor.floor_row("", results["latency_floor_1000"]))
@@ -83,7 +88,7 @@ def markdown(results: dict[str, Any], targets: list[tuple[str, str, bool]]) -> s
         rows.append(
             f"| d) latency at 1,000 events/s, challenger shadowing every event (p50 / p95 / p99 "
             f"/ max) | {values['p50_ms']:.1f} / {values['p95_ms']:.1f} / {values['p99_ms']:.1f} "
-            f"/ {values['max_ms']:.1f} ms |"
+            f"/ {values['max_ms']:.1f} ms{_in_parentheses(floor.rounds_note(values))} |"
         )
     swap = results["swap"]
     rows += [
