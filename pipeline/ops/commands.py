@@ -108,7 +108,7 @@ def clear_challenger(settings: Settings, reason: str = "cleared by hand") -> int
         _announce(
             settings,
             _announcement(settings, version, reason, promoted=False),
-            f"@challenger names version {version}",
+            f"@challenger is cleared (it named version {version})",
         )
     return version
 
@@ -155,8 +155,9 @@ def _announce(settings: Settings, message: ModelReady, moved: str) -> None:
 
 
 def _send(settings: Settings, message: object) -> None:
-    """Acknowledged within the connect timeout, or exit 4; a record not acknowledged by then is
-    dropped with the producer rather than left to arrive after the operator was told it failed."""
+    """Acknowledged within the connect timeout, or exit 4. Then the producer closes without
+    waiting: an operator told it failed should not have it sent on for another 10 s (a request
+    already on its way may still land, as any message sent twice may)."""
     producer = make_producer(settings, "ops", bootstrap_timeout_ms=CONNECT_TIMEOUT_MS)
     linger_s = 10.0
     try:
