@@ -16,6 +16,7 @@ from pipeline.config.settings import Settings
 from pipeline.errors import RegistryError
 from pipeline.ops.__main__ import main as ops
 from pipeline.registry import artifacts, tracking
+from pipeline.registry.challenger import challenger_version
 from pipeline.services import predictor as predictor_module
 from pipeline.services.predictor import Predictor
 from pipeline.services.trainer import Trainer
@@ -237,3 +238,22 @@ def test_ops_promote_with_the_broker_away_moves_the_alias_and_says_the_announcem
     assert "every Predictor follows the alias within --alias-poll-s" in err
     history = tracking.champion_history(live)
     assert len(history) == moves + 1 and history[-1]["version"] == version
+
+
+def test_ops_challenger_with_the_broker_away_says_which_way_the_alias_moved(
+    live: Settings, adult, trained_model, capfd
+) -> None:
+    away = replace(live, bootstrap_servers="127.0.0.1:1")
+    copy = register(live, trained_model, adult.test.head(50))
+
+    assert ops(ops_argv(away, "challenger", str(copy))) == 4
+    assert f"@challenger names version {copy} now, but the announcement failed" in (
+        capfd.readouterr().err
+    )
+    assert challenger_version(live) == copy
+
+    assert ops(ops_argv(away, "challenger", "--clear")) == 4
+    assert f"@challenger is cleared (it named version {copy}) now, but the announcement failed" in (
+        capfd.readouterr().err
+    )
+    assert challenger_version(live) is None
