@@ -1,6 +1,7 @@
 import os
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
@@ -9,6 +10,12 @@ from pipeline.core.topics import TopicSpec
 from pipeline.kafka_io.admin import ensure_topics
 from pipeline.kafka_io.broker import LocalBroker, ensure_jars
 from pipeline.kafka_io.processes import alive
+
+
+def resident_mib(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    (line,) = [x for x in status.splitlines() if x.startswith("VmRSS:")]
+    return int(line.split()[1]) / 1024
 
 
 @pytest.mark.skipif(
@@ -22,6 +29,8 @@ def test_local_broker_starts_answers_and_stops_without_orphans(tmp_path) -> None
     pid = broker.process.pid
     try:
         assert ensure_topics(broker.bootstrap_servers, [TopicSpec("probe", 1)]) == ["probe"]
+        # Its whole heap is there from the start (BROKER_HEAP: GC pauses were the p99's bursts).
+        assert resident_mib(pid) >= 1024
     finally:
         broker.stop()
     assert not alive(pid)
