@@ -79,7 +79,11 @@ def _listener(settings: Settings) -> KafkaConsumer:
 
 
 def sample_producer(settings: Settings) -> KafkaProducer:
-    return make_producer(settings, "sample-app", linger_ms=1)
+    """An upstream service sends each event as it happens (kafka-python's default linger, 0):
+    a linger would be waited by every event at a modest rate, and under load the client still
+    batches what queues while a request is in flight. At 1,000 events/s on librdkafka, linger 1
+    read p50 / p99 5.1 / 11.3 ms end to end against 3.5 / 9.2 (README, Performance)."""
+    return make_producer(settings, "sample-app", linger_ms=0)
 
 
 class SampleApp:
