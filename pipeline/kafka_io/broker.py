@@ -143,10 +143,10 @@ class LocalBroker:
         (self.data_dir / "log4j2.properties").write_text(LOG4J_CONFIG)
         return config
 
-    def _java(self, libs: Path, main: str, *args: str) -> list[str]:
+    def _java(self, libs: Path, main: str, *args: str, server: bool = False) -> list[str]:
         return [
             java_executable(),
-            *self._jvm_options(libs),
+            *self._jvm_options(libs, server),
             main,
             *args,
         ]
@@ -199,12 +199,7 @@ class LocalBroker:
             self._format(libs, config)
         with self.log_file.open("ab") as out:
             self.process = subprocess.Popen(
-                [
-                    java_executable(),
-                    *self._jvm_options(libs, server=True),
-                    "kafka.Kafka",
-                    str(config),
-                ],
+                self._java(libs, "kafka.Kafka", str(config), server=True),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
