@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.core.messages import now_ms
+
 
 @dataclass
 class StreamStats:
@@ -32,7 +34,9 @@ class StreamStats:
 
     def sent(self, request_id: str, label: str | None, at: float) -> None:
         self.sent_at[request_id] = at
-        self.sent_wall_ms[request_id] = time.time() * 1000.0
+        # In whole milliseconds, as the Predictor stamps `scored_at_ms` (`now_ms`): a first hop
+        # under a millisecond would otherwise read up to 1 ms below zero.
+        self.sent_wall_ms[request_id] = now_ms()
         if label is not None:
             self.truth[request_id] = label
 

@@ -1,4 +1,5 @@
 import json
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -12,6 +13,7 @@ from pipeline.core.messages import (
     MessageError,
     ModelReady,
     RetrainRequest,
+    now_ms,
     parse_retrain_message,
     to_json,
 )
@@ -158,6 +160,17 @@ def test_stream_stats_split_latency_at_the_scoring_stamp() -> None:
     stats.received("a", ">50K", 1, 0.010, scored_at_ms=sent_ms + 4.0)
     stats.received("a", ">50K", 1, 0.020, scored_at_ms=sent_ms + 9.0)  # a duplicate: ignored
     assert stats.to_scored_ms == [4.0] and stats.latencies_ms == [10.0]
+
+
+def test_a_hop_within_one_millisecond_never_reads_below_zero(monkeypatch) -> None:
+    """The Predictor stamps whole milliseconds; a send at 0.7 ms into a millisecond and an
+    answer 0.2 ms later carry the same stamp."""
+    clock = iter([1_000.0007, 1_000.0009])
+    monkeypatch.setattr(time, "time", lambda: next(clock))
+    stats = StreamStats()
+    stats.sent("a", None, 0.0)
+    stats.received("a", ">50K", 1, 0.003, scored_at_ms=now_ms())
+    assert stats.to_scored_ms == [0]
 
 
 def test_settings_hand_over_to_another_script_unchanged() -> None:
