@@ -46,7 +46,8 @@ log = logging.getLogger(__name__)
 # were the bursts in every p99 at that load. With 1 GB from the start, about every 5 s, and the
 # librdkafka p99 fell from 12.9 to 9.0 ms (floor 8.6 to 6.8; README, Performance). Pre-touching
 # makes the first pass through the young generation as fast as the next ones, at a cost of
-# seconds of start-up (the broker test: 8.9 s against 5.2 s); Kafka's own MaxGCPauseMillis=20 made the pauses more frequent here.
+# seconds of start-up (the broker test: 8.9 s against 5.2 s). Kafka's own MaxGCPauseMillis=20
+# made the pauses more frequent here, so it is left out.
 BROKER_HEAP = "1g"
 
 LOG4J_CONFIG = """rootLogger.level=WARN
