@@ -189,6 +189,13 @@ class Settings:
         minimum=0.0,
         maximum=1.0,
     )
+    quality_log_interval_s: float = setting(
+        5.0,
+        "least seconds between a version's MLflow writes of online quality: the newest window "
+        "is logged, those closed in between are not (Prometheus shows every one; 0: log each)",
+        SERVING,
+        minimum=0.0,
+    )
     label_ttl_s: float = setting(
         3600.0,
         "how long a prediction waits for its label on --labels-topic (and a label for its "

@@ -72,8 +72,13 @@ def test_a_drifting_stream_asks_for_a_drift_retrain(live: Settings, adult) -> No
 def test_flipped_labels_ask_for_a_quality_retrain_and_quality_is_logged(
     live: Settings, adult
 ) -> None:
-    settings = replace(
-        live, quality_window=200, quality_max_drop=0.1, retrain_min_interval_s=0, drift_patience=0
+    settings = replace(  # every window to MLflow (interval 0): the steps are counted below
+        live,
+        quality_window=200,
+        quality_max_drop=0.1,
+        retrain_min_interval_s=0,
+        drift_patience=0,
+        quality_log_interval_s=0,
     )
     client = MlflowClient()
     client.set_model_version_tag(settings.model_name, "1", "holdout.auc", "0.90")

@@ -4,6 +4,7 @@ the sample app's perturbations do what they say; the reference profile travels w
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -187,3 +188,39 @@ def test_a_batch_hands_labelled_outcomes_and_columns_to_the_monitor(adult) -> No
 def test_window_metrics_name_each_figure_and_skip_nan() -> None:
     report = WindowReport(1, 1, 10, {"auc": float("nan"), "recall": 0.5}, {3: {"recall": 0.5}})
     assert window_metrics(report) == {"online_recall": 0.5, "online_recall_ewma3": 0.5}
+
+
+def _until(condition, what: str, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def test_a_run_gets_at_most_one_mlflow_write_an_interval_of_its_newest_window() -> None:
+    clock = Clock()
+    logged: list[tuple[str, int]] = []
+    writer = RegistryWriter(
+        lambda v: VersionRecord(f"run-{v}", 0.9),
+        lambda run, report: logged.append((run, report.index)),
+        interval_s=5.0,
+        clock=clock,
+    )
+
+    def window(version: int, index: int) -> WindowReport:
+        return WindowReport(version, index, 100, {"auc": 0.9}, {})
+
+    writer.submit(1, window(1, 1))  # the first window of a run is written at once
+    _until(lambda: logged == [("run-1", 1)], "the first window")
+    writer.submit(1, window(1, 2))
+    writer.submit(1, window(1, 3))
+    writer.submit(2, window(2, 1))  # another version's run has an interval of its own
+    _until(lambda: writer.skipped == 1 and ("run-2", 1) in logged, "windows 2 and 3 taken")
+    assert ("run-1", 3) not in logged  # within run-1's interval: held, newest only
+    clock.now += 5
+    writer.submit(1)  # any job wakes the writer; the held window is due now
+    _until(lambda: ("run-1", 3) in logged, "the held window once due")
+    writer.submit(1, window(1, 4))
+    writer.close()  # what is still held is written before the writer stops
+    assert logged == [("run-1", 1), ("run-2", 1), ("run-1", 3), ("run-1", 4)]
+    assert writer.skipped == 1

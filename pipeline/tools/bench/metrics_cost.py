@@ -1,5 +1,6 @@
 """What watching costs: the scoring loop's CPU per batch with and without its instruments and
-its monitoring (quality windows, drift windows, Prometheus updates), in-process.
+its monitoring (quality windows, drift windows, Prometheus updates, and the MLflow writes of
+quality windows, to the served version's run in the benchmark's store), in-process.
 
 The extra CPU per event is then set against what an event costs a saturated Predictor, from
 the throughput measured in the same run. CPU time of this process, not wall time: on two cores
@@ -17,7 +18,7 @@ from typing import Any
 from pipeline.config.settings import Settings
 from pipeline.core.batching import ServingModel, score_batch
 from pipeline.core.events import EventDecoder, encode_event
-from pipeline.registry.online import VersionRecord
+from pipeline.registry.online import log_window, version_record
 from pipeline.services.label_join import JoinState
 from pipeline.services.metrics import Instruments, PredictorMetrics
 from pipeline.services.monitoring import LiveMonitor, RegistryWriter
@@ -43,29 +44,30 @@ def _batches(rows: list[dict[str, Any]], events: int, size: int) -> list[list[Re
 
 
 def _pass(
-    batches: list[list[Record]], serving: ServingModel, watch: bool, settings: Settings
+    batches: list[list[Record]],
+    serving: ServingModel,
+    writer: RegistryWriter | None,
+    settings: Settings,
 ) -> tuple[float, float]:
-    """CPU seconds of the whole pass, and of the monitoring calls alone (0 when not watched)."""
-    writer = RegistryWriter(lambda v: VersionRecord("", 0.9), lambda run, report: None)
+    """CPU seconds of the whole pass, and of the monitoring calls alone (0 when not watched).
+    The writer's own CPU (another thread) is counted by the caller."""
     metrics = PredictorMetrics()
-    monitor = LiveMonitor(settings, metrics, writer)
     instruments = Instruments(metrics, serving.name)
     labels = JoinState(settings.label_ttl_s, settings.label_state_max)
     decoder = EventDecoder(settings.pipeline_spec.schema, settings.max_event_bytes)
+    monitor = LiveMonitor(settings, metrics, writer) if writer is not None else None
     watching = 0.0
     started = time.thread_time()
     for batch in batches:
         result = score_batch(batch, serving, decoder, "bench")
-        if watch:  # what the Predictor's loop adds per batch, in the same order
+        if monitor is not None:  # what the Predictor's loop adds per batch, in the same order
             before = time.thread_time()
             instruments.after_poll(serving.version, 0)
             late = labels.drain()
             monitor.observe(serving.version, serving.model.profile, result, late)
             instruments.after_batch(batch, len(result.predictions), [], 0.001, time.time() * 1000)
             watching += time.thread_time() - before
-    elapsed = time.thread_time() - started
-    writer.close()
-    return elapsed, watching
+    return time.thread_time() - started, watching
 
 
 def metrics_cost(
@@ -82,19 +84,28 @@ def metrics_cost(
     # whichever variant allocates more for rescanning it.
     gc.collect()
     gc.freeze()
+    # One writer for every watched pass, as a Predictor keeps one: its MLflow writes (at most
+    # one per --quality-log-interval-s) spread over all of them, as over a Predictor's run.
+    writer = RegistryWriter(
+        lambda v: version_record(settings, v), log_window, settings.quality_log_interval_s
+    )
     bare, watched, direct = [], [], []
     for _ in range(rounds):
-        bare.append(_pass(batches, serving, False, settings)[0])
-        total, watching = _pass(batches, serving, True, settings)
+        bare.append(_pass(batches, serving, None, settings)[0])
+        total, watching = _pass(batches, serving, writer, settings)
         watched.append(total)
         direct.append(watching * 1e6 / events)
-    paired = (min(watched) - min(bare)) * 1e6 / events
+    writer.close()
+    writing = writer.cpu_s * 1e6 / (events * rounds)
+    direct = [d + writing for d in direct]
+    paired = (min(watched) - min(bare)) * 1e6 / events + writing
     per_round = [(w - b) * 1e6 / events for w, b in zip(watched, bare, strict=True)]
     return {
         "events": events,
         "rounds": rounds,
         "scoring_us_per_event": round(min(bare) * 1e6 / events, 2),
         "direct_us_per_event": round(statistics.median(direct), 3),
+        "mlflow_us_per_event": round(writing, 3),
         "direct_us_min_max": [round(min(direct), 3), round(max(direct), 3)],
         "paired_us_per_event": round(paired, 3),
         "extra_us_per_event": round(max(statistics.median(direct), paired), 3),
