@@ -12,7 +12,8 @@ structs are built from the spec's schema once, at start-up, so any spec decodes 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import operator
+from collections.abc import Callable
 from typing import Annotated, Any, Final
 
 import msgspec
@@ -32,10 +33,17 @@ def _field_type(field: Field) -> Any:
     return Annotated[str, msgspec.Meta(max_length=field.max_length)] | None
 
 
+def _decoding_order(schema: Schema) -> list[Field]:
+    """Numbers first, then categories: the categories that need cleaning are one slice."""
+    return [f for f in schema.fields if f.kind == "numeric"] + [
+        f for f in schema.fields if f.kind != "numeric"
+    ]
+
+
 def _structs(schema: Schema) -> type:
-    """`data`'s struct keeps the schema's field order, so its tuple is the feature row."""
+    """`data`'s struct lists the fields in `_decoding_order`, then the label."""
     data_fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
-    for field in schema.fields:
+    for field in _decoding_order(schema):
         kind = _field_type(field)
         # A required field must be present; a required categorical may still be null (missing).
         data_fields.append((field.name, kind) if field.required else (field.name, kind, None))
@@ -50,14 +58,23 @@ def _structs(schema: Schema) -> type:
     return msgspec.defstruct("EventMessage", envelope, kw_only=True)
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+def _picker(positions: list[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """A tuple of the items at `positions`, in C (itemgetter returns a bare item for one)."""
+    if len(positions) == 1:
+        (only,) = positions
+        return lambda row: (row[only],)
+    return operator.itemgetter(*positions)
+
+
+class Event(msgspec.Struct, frozen=True):
+    """A msgspec struct, not a dataclass: one is made per event, in a tenth of the time."""
+
     request_id: str
     values: tuple[Any, ...]  # in the schema's feature_fields order
     label: str | None
 
 
-def _cleaner(missing: frozenset[str]) -> Any:
+def _cleaner(missing: frozenset[str]) -> Callable[[Any], Any]:
     def clean(value: Any) -> Any:
         """Missing markers and null mean missing; stray spaces are dropped."""
         if value.__class__ is not str:
@@ -68,6 +85,22 @@ def _cleaner(missing: frozenset[str]) -> Any:
         return None if value in missing else value
 
     return clean
+
+
+class _Cleaned(dict[Any, Any]):
+    """Category text -> its cleaned value, remembered: a category is one of a few hundred
+    spellings, and a dict lookup mapped in C costs a fraction of a Python call per value.
+    Past `limit` spellings (a stream of unique text) it cleans without remembering."""
+
+    def __init__(self, clean: Callable[[Any], Any], limit: int = 4096) -> None:
+        super().__init__({None: None})
+        self._clean, self._limit = clean, limit
+
+    def __missing__(self, value: Any) -> Any:
+        cleaned = self._clean(value)
+        if len(self) < self._limit:
+            self[value] = cleaned
+        return cleaned
 
 
 def _translate(exc: msgspec.MsgspecError) -> ValidationError:
@@ -90,8 +123,11 @@ class EventDecoder:
         self.schema = schema
         self.max_bytes = max_bytes
         self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(_structs(schema))
-        self._features = len(schema.fields)
-        self._clean = _cleaner(schema.missing | {""})
+        order = [field.name for field in _decoding_order(schema)]
+        self._numbers = sum(field.kind == "numeric" for field in schema.fields)
+        self._features = len(order)
+        self._in_schema_order = _picker([order.index(name) for name in schema.feature_fields])
+        self._cleaned = _Cleaned(_cleaner(schema.missing | {""})).__getitem__
         self._label_field = schema.label_field
         # Every accepted spelling -> its class, looked up as sent (the hot path), else stripped.
         self._classes = {label: label for label in schema.labels} | dict(schema.label_spellings)
@@ -111,11 +147,12 @@ class EventDecoder:
         if not message.request_id.strip():
             raise ValidationError("blank", "request_id")
         row = msgspec.structs.astuple(message.data)
-        values = tuple(map(self._clean, row[: self._features]))
-        label = row[self._features] or getattr(message, self._label_field)
+        numbers, n = self._numbers, self._features
+        values = self._in_schema_order(row[:numbers] + tuple(map(self._cleaned, row[numbers:n])))
+        label = row[n] or getattr(message, self._label_field)
         if label is not None:
             label = self._classes.get(label) or self._label(label)
-        return Event(request_id=message.request_id, values=values, label=label)
+        return Event(message.request_id, values, label)
 
     def _label(self, value: str) -> str:
         label = self._classes.get(value.strip())

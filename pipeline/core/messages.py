@@ -52,6 +52,24 @@ def to_json(message: Any) -> bytes:
     ).encode()
 
 
+class _Source(msgspec.Struct):
+    topic: str
+    partition: int
+    offset: int
+
+
+class _Prediction(msgspec.Struct):
+    """The prediction contract's fields in its order; a struct encodes faster than a dict."""
+
+    request_id: str
+    probability: float
+    label: str
+    model_name: str
+    model_version: int
+    scored_at_ms: int
+    source: _Source
+
+
 def prediction_record(
     request_id: str,
     probability: float,
@@ -63,17 +81,10 @@ def prediction_record(
     offset: int,
     scored_at_ms: int,
 ) -> bytes:
-    """Built as a plain dict, not a dataclass: this runs once per event on the hot path."""
+    """Runs once per event on the hot path."""
+    source = _Source(topic, partition, offset)
     return _ENCODER.encode(
-        {
-            "request_id": request_id,
-            "probability": probability,
-            "label": label,
-            "model_name": model_name,
-            "model_version": model_version,
-            "scored_at_ms": scored_at_ms,
-            "source": {"topic": topic, "partition": partition, "offset": offset},
-        }
+        _Prediction(request_id, probability, label, model_name, model_version, scored_at_ms, source)
     )
 
 

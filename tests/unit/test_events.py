@@ -107,3 +107,20 @@ def test_the_label_may_stand_beside_data() -> None:
 
 def test_encode_event_round_trips() -> None:
     assert DECODER.parse(encode_event("abc", ROW)).request_id == "abc"
+
+
+def test_values_follow_the_schema_order_with_categories_cleaned_past_the_cache() -> None:
+    """Categories are cleaned through a bounded memo; numbers pass as they are. Past its limit
+    every spelling is still cleaned, and the values keep the schema's field order."""
+    decoder = EventDecoder(SCHEMA)
+    spellings = [f" Other-{i} " for i in range(5000)]  # more than the memo holds
+    parsed = [
+        decoder.parse(event(workclass=s, occupation=" ? ", age=i % 100))
+        for i, s in enumerate(spellings)
+    ]
+    assert [decoder.features(p)["workclass"] for p in parsed] == [s.strip() for s in spellings]
+    assert {decoder.features(p)["occupation"] for p in parsed} == {None}
+    last = decoder.features(parsed[-1])
+    assert list(last) == list(SCHEMA.feature_fields)
+    assert last == {**ROW, "age": 99.0, "workclass": "Other-4999", "occupation": None}
+    assert len(decoder._cleaned.__self__) <= 4096
