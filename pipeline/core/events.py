@@ -127,7 +127,8 @@ class EventDecoder:
         self._numbers = sum(field.kind == "numeric" for field in schema.fields)
         self._features = len(order)
         self._in_schema_order = _picker([order.index(name) for name in schema.feature_fields])
-        self._cleaned = _Cleaned(_cleaner(schema.missing | {""})).__getitem__
+        self.cleaned = _Cleaned(_cleaner(schema.missing | {""}))
+        self._clean = self.cleaned.__getitem__
         self._label_field = schema.label_field
         # Every accepted spelling -> its class, looked up as sent (the hot path), else stripped.
         self._classes = {label: label for label in schema.labels} | dict(schema.label_spellings)
@@ -148,7 +149,7 @@ class EventDecoder:
             raise ValidationError("blank", "request_id")
         row = msgspec.structs.astuple(message.data)
         numbers, n = self._numbers, self._features
-        values = self._in_schema_order(row[:numbers] + tuple(map(self._cleaned, row[numbers:n])))
+        values = self._in_schema_order(row[:numbers] + tuple(map(self._clean, row[numbers:n])))
         label = row[n] or getattr(message, self._label_field)
         if label is not None:
             label = self._classes.get(label) or self._label(label)

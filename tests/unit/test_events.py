@@ -123,4 +123,4 @@ def test_values_follow_the_schema_order_with_categories_cleaned_past_the_cache()
     last = decoder.features(parsed[-1])
     assert list(last) == list(SCHEMA.feature_fields)
     assert last == {**ROW, "age": 99.0, "workclass": "Other-4999", "occupation": None}
-    assert len(decoder._cleaned.__self__) <= 4096
+    assert len(decoder.cleaned) <= 4096
