@@ -78,7 +78,9 @@ class RegistryWriter:
                 self._take(*job)
             self._write(due_only=True)
             self.cpu_s += time.thread_time() - started
+        started = time.thread_time()
         self._write(due_only=False)
+        self.cpu_s += time.thread_time() - started
 
     def _next(self) -> tuple[int, WindowReport | None] | tuple[()] | None:
         """The next job; `()` when a pending window falls due first; None to stop."""
