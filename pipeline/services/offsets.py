@@ -104,13 +104,16 @@ class OffsetKeeper(AsyncConsumerRebalanceListener):  # type: ignore[misc]
             return {tp: o for tp in partitions if (o := self._owed.pop(tp, None)) is not None}
 
 
-def next_offsets(records: Sequence[InputRecord]) -> Offsets:
-    """The offset to commit per partition is the one after the last record processed."""
-    last: dict[TopicPartition, int] = {}
-    for record in records:
-        tp = TopicPartition(record.topic, record.partition)
-        last[tp] = max(last.get(tp, -1), record.offset)
-    return {tp: OffsetAndMetadata(offset + 1, "", -1) for tp, offset in last.items()}
+def next_offsets(polled: Mapping[TopicPartition, Sequence[InputRecord]]) -> Offsets:
+    """The offset to commit per partition is the one after the last record processed.
+
+    Read from the poll's own grouping, whose records come in offset order within a partition
+    (both clients): one TopicPartition per record was 4.5 % of the loop on librdkafka."""
+    return {
+        tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)
+        for tp, records in polled.items()
+        if records
+    }
 
 
 def log_failed_commit(offsets: object, response: object) -> None:

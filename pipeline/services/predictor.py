@@ -207,7 +207,7 @@ class Predictor:
                 self.metrics.labels_joined.inc(sum(len(pairs) for pairs in late.values()))
             due = self.monitor.observe(serving.version, serving.model.profile, result, late)
             retrain = self._retrain_request(consumer, result, due)
-            publisher.publish(consumer, result, retrain, next_offsets(records))
+            publisher.publish(consumer, result, retrain, next_offsets(polled))
             self._count(result, retrain)
             self.instruments.after_batch(
                 records,

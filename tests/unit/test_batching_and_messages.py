@@ -3,6 +3,7 @@ import time
 from dataclasses import dataclass
 
 import pytest
+from kafka import TopicPartition
 
 from pipeline.config.settings import parse_settings, settings_to_argv
 from pipeline.core.batching import ServingModel, score_batch
@@ -87,12 +88,12 @@ def test_scores_do_not_depend_on_the_batch_around_them(serving, decoder, adult, 
 
 
 def test_commit_offsets_are_one_past_the_last_record_per_partition() -> None:
-    records = [
-        Record("t", 0, 5, None, None),
-        Record("t", 1, 2, None, None),
-        Record("t", 0, 6, None, None),
-    ]
-    offsets = {tp.partition: meta.offset for tp, meta in next_offsets(records).items()}
+    polled = {
+        TopicPartition("t", 0): [Record("t", 0, 5, None, None), Record("t", 0, 6, None, None)],
+        TopicPartition("t", 1): [Record("t", 1, 2, None, None)],
+        TopicPartition("t", 2): [],
+    }
+    offsets = {tp.partition: meta.offset for tp, meta in next_offsets(polled).items()}
     assert offsets == {0: 7, 1: 3}
 
 

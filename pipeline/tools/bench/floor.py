@@ -69,7 +69,7 @@ def forward(settings: Settings, stop: threading.Event) -> int:
                 continue
             records = [record for batch in polled.values() for record in batch]
             result = answers([record.key for record in records])
-            publisher.publish(consumer, result, None, next_offsets(records))
+            publisher.publish(consumer, result, None, next_offsets(polled))
     finally:
         publisher.close(consumer)
         consumer.close(autocommit=False)
