@@ -180,3 +180,12 @@ def test_latency_rounds_report_the_median_of_each_percentile_and_list_every_roun
     results["latency_floor_1000"] = {k: v for k, v in merged.items() if k != "latencies_ms"}
     table = markdown(results, [])
     assert table.count("median of 3 rounds, p99 per round") == 2  # the Predictor and the floor
+
+
+def test_the_peak_rss_row_names_each_run_so_a_rare_high_one_can_be_placed() -> None:
+    results = sample_results()
+    for trees, peaks in ((100, [390.0, 395.0]), (300, [401.0, 501.0]), (1000, [408.0, 410.0])):
+        results["by_trees"][trees]["rounds_rss_mb"] = peaks
+    results["rss_2_mb"] = 388.0
+    row = next(line for line in markdown(results, []).splitlines() if "peak RSS" in line)
+    assert "100 trees 390 / 395; 300 trees 401 / 501; 1000 trees 408 / 410; 2 instances 388" in row

@@ -218,6 +218,7 @@ def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
         "by_trees": {
             trees: {
                 "rounds_eps": [r["eps"] for r in runs],
+                "rounds_rss_mb": [r["rss_mb"] for r in runs],
                 "eps": statistics.median(r["eps"] for r in runs),
                 "ratio_vs_ceiling": statistics.median(r["eps"] for r in runs) / ceiling,
             }
@@ -227,6 +228,7 @@ def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
         "throughput_2_eps": double["eps"],
         "naive_eps": naive,
         "rss_mb": max(single["rss_mb"], double["rss_mb"]),
+        "rss_2_mb": double["rss_mb"],
         "latency": latency,
         "latency_floor_1000": {k: v for k, v in floor_1000.items() if k != "latencies_ms"},
         "shadow": {
