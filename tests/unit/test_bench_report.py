@@ -189,3 +189,7 @@ def test_the_peak_rss_row_names_each_run_so_a_rare_high_one_can_be_placed() -> N
     results["rss_2_mb"] = 388.0
     row = next(line for line in markdown(results, []).splitlines() if "peak RSS" in line)
     assert "100 trees 390 / 395; 300 trees 401 / 501; 1000 trees 408 / 410; 2 instances 388" in row
+
+
+def test_results_without_each_runs_peak_keep_the_plain_rss_row() -> None:
+    assert "| g) Predictor peak RSS | 300 MB |" in markdown(sample_results(), [])

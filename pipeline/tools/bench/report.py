@@ -183,6 +183,7 @@ def _rss_runs(results: dict[str, Any]) -> str:
     runs = [
         f"{trees} trees {' / '.join(f'{mb:.0f}' for mb in row.get('rounds_rss_mb', []))}"
         for trees, row in results.get("by_trees", {}).items()
+        if row.get("rounds_rss_mb")  # results written before b73fc0f have none
     ]
     if results.get("rss_2_mb"):
         runs.append(f"2 instances {results['rss_2_mb']:.0f}")
