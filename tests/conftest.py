@@ -42,8 +42,9 @@ def adult(data_dir: Path, adult_spec: PipelineSpec) -> TabularData:
     return load_data(adult_spec, data_dir, allow_download=False)
 
 
-# Library threads meant to live as long as the process (tqdm's progress-bar monitor).
-PROCESS_WIDE = {"tqdm_monitor"}
+# Library threads meant to live as long as the process (tqdm's progress-bar monitor; the workers
+# of MLflow's module-wide artifact-upload pool, which idle until the process ends), by prefix.
+PROCESS_WIDE = ("tqdm_monitor", "MlflowLocalArtifactRepository_")
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +54,7 @@ def no_thread_outlives_its_test() -> Iterator[None]:
     yield
     deadline = time.monotonic() + 15
     while (
-        left := [t for t in threading.enumerate() if t not in before and t.name not in PROCESS_WIDE]
+        left := [t for t in threading.enumerate() if t not in before and not t.name.startswith(PROCESS_WIDE)]
     ) and time.monotonic() < deadline:
         left[0].join(0.2)
     assert not left, f"threads still running after the test: {[t.name for t in left]}"
