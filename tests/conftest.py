@@ -54,7 +54,11 @@ def no_thread_outlives_its_test() -> Iterator[None]:
     yield
     deadline = time.monotonic() + 15
     while (
-        left := [t for t in threading.enumerate() if t not in before and not t.name.startswith(PROCESS_WIDE)]
+        left := [
+            t
+            for t in threading.enumerate()
+            if t not in before and not t.name.startswith(PROCESS_WIDE)
+        ]
     ) and time.monotonic() < deadline:
         left[0].join(0.2)
     assert not left, f"threads still running after the test: {[t.name for t in left]}"
