@@ -101,7 +101,12 @@ def table(results: list[FaultResult]) -> str:
     ]
     for r in results:
         failed = [name for name, ok in r.checks.items() if not ok]
-        verdict = "yes" if r.passed else "NO: " + "; ".join(failed or ["lost or crashed"])
+        crashed = [f"crashed: {note}".replace("|", "/") for note in r.crash_notes]
+        verdict = (
+            "yes"
+            if r.passed
+            else "NO: " + "; ".join(failed + crashed or ["events lost or offsets moved back"])
+        )
         rows.append(
             f"| {r.fault} | {r.injections} | {r.events:,} | {r.lost} | {r.duplicated} | {r.dlq} |"
             f" {r.recovered_s:.1f} | {r.crashes} | {r.offsets_moved_back} | {verdict} |"

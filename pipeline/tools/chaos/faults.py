@@ -176,6 +176,7 @@ def trainer_kill(stage: Stage) -> FaultResult:
         0,
         recovered,
         trainer.crashes,
+        crash_notes=trainer.crash_notes,
         checks={
             "the kill hit a running training": started is not None and not finished_first,
             "the pending request was answered after the restart": ready is not None,

@@ -45,6 +45,7 @@ class FaultResult:
     exactly_once: bool = False
     checks: dict[str, bool] = field(default_factory=dict)  # scenario-specific outcomes
     offsets_moved_back: int = 0  # samples of a committed offset lower than the one before
+    crash_notes: list[str] = field(default_factory=list)  # each crash's exit code and last words
 
     @property
     def passed(self) -> bool:
@@ -91,6 +92,7 @@ class Script:
         self.process: subprocess.Popen[bytes] | None = None
         self.kills = 0
         self.crashes = 0
+        self.crash_notes: list[str] = []
         self.starts = 0
 
     @property
@@ -115,9 +117,16 @@ class Script:
     def check(self) -> None:
         """Counts a process that exited on its own (a crash) and starts it again."""
         if self.process is not None and self.process.poll() is not None:
-            log.error("%s exited with %s on its own", self.script, self.process.returncode)
-            self.crashes += 1
+            self._crashed(self.process.returncode)
             self.start()
+
+    def _crashed(self, code: int) -> None:
+        """Counted, with the log's last words: a CI run's failure message is often all there
+        is to read, the process logs are gone with its machine."""
+        note = f"{self.script} exited {code}: {last_words(self.log_file)}"
+        log.error("%s on its own", note)
+        self.crashes += 1
+        self.crash_notes.append(note)
 
     def kill(self) -> None:
         assert self.process is not None
@@ -142,8 +151,21 @@ class Script:
                 self.process.kill()
                 return self.process.wait(10)
         code = self.process.returncode
-        self.crashes += code != 0
+        if code != 0:
+            self._crashed(code)
         return code
+
+
+def last_words(log_file: Path, lines: int = 3, width: int = 300) -> str:
+    """The last few lines a process wrote (its exit reason or traceback's end), shortened."""
+    try:
+        with log_file.open("rb") as out:
+            out.seek(max(out.seek(0, os.SEEK_END) - 65536, 0))
+            tail = out.read().decode(errors="replace").splitlines()
+    except OSError as exc:
+        return f"(no log: {exc})"
+    said = [line.strip()[:width] for line in tail if line.strip()][-lines:]
+    return " // ".join(said) or "(empty log)"
 
 
 class Stream:
@@ -275,6 +297,7 @@ class Ledger:
     ) -> FaultResult:
         lost, duplicated = self.outcome(acknowledged)
         crashes = sum(script.crashes for script in scripts)
+        extra.setdefault("crash_notes", [n for script in scripts for n in script.crash_notes])
         return FaultResult(
             fault,
             injections,

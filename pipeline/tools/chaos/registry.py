@@ -121,6 +121,7 @@ def registry_outage(stage: Stage, model: ScoringModel, example: pd.DataFrame) ->
         0,
         recovered,
         trainer.crashes,
+        crash_notes=trainer.crash_notes,
         checks={
             "the Trainer reported the failure": failed is not None,
             "the Trainer kept running": alive,

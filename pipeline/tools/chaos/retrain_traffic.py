@@ -143,4 +143,15 @@ def _events_read(settings: Any, ready: dict[str, Any] | None) -> int:
 def _trainer_result(
     fault: str, injections: int, recovered: float, trainer: Script, checks: dict[str, bool]
 ) -> FaultResult:
-    return FaultResult(fault, injections, 0, 0, 0, 0, recovered, trainer.crashes, checks=checks)
+    return FaultResult(
+        fault,
+        injections,
+        0,
+        0,
+        0,
+        0,
+        recovered,
+        trainer.crashes,
+        checks=checks,
+        crash_notes=trainer.crash_notes,
+    )
