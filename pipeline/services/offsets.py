@@ -32,6 +32,24 @@ log = logging.getLogger(__name__)
 Offsets = dict[TopicPartition, OffsetAndMetadata]
 
 
+def known_positions(consumer: KafkaConsumer) -> dict[TopicPartition, int]:
+    """Each owned partition's next offset, where the client knows it without asking the broker.
+
+    A position kafka-python 3.0.12 must look up (a partition just assigned) asks the group
+    coordinator, and in the first moments of a broker outage that lookup raises the outage's
+    connection error: a heartbeat's lag or a retrain request's offsets are no reason to stop
+    scoring, so such a partition is left out until the next time."""
+    known: dict[TopicPartition, int] = {}
+    for tp in consumer.assignment():
+        try:
+            position = consumer.position(tp, timeout_ms=0)
+        except KafkaError:
+            continue
+        if position is not None:
+            known[tp] = position
+    return known
+
+
 class OffsetKeeper(AsyncConsumerRebalanceListener):  # type: ignore[misc]
     """Tracks the assignment and the offsets acknowledged but possibly not yet committed."""
 

@@ -46,7 +46,7 @@ from pipeline.services.hot_swap import (
 from pipeline.services.label_join import JoinState, start_label_reader
 from pipeline.services.metrics import Instruments, PredictorMetrics
 from pipeline.services.monitoring import LiveMonitor
-from pipeline.services.offsets import OffsetKeeper, next_offsets
+from pipeline.services.offsets import OffsetKeeper, known_positions, next_offsets
 from pipeline.services.publishing import BatchPublisher
 
 log = logging.getLogger(__name__)
@@ -264,7 +264,7 @@ class Predictor:
         counted = every > 0 and self.counters.labelled_since_request >= every
         if not counted and due is None:
             return None
-        positions = {str(tp.partition): consumer.position(tp) for tp in consumer.assignment()}
+        positions = {str(tp.partition): at for tp, at in known_positions(consumer).items()}
         request = RetrainRequest(
             self.settings.instance_name,
             self.settings.input_topic,

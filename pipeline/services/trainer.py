@@ -61,6 +61,7 @@ class Trainer:
         self.metrics = TrainerMetrics()
         self.health = HealthState(needs_partitions=False)
         self.judge: ShadowJudge  # made in run(), with the producer its verdicts go out with
+        self._commit_owed = False  # requests answered, their commit not yet through
 
     def run(self, stop: threading.Event, ready: threading.Event | None = None) -> None:
         settings = self.settings
@@ -96,6 +97,8 @@ class Trainer:
                 self.health.partitions = frozenset(tp.partition for tp in consumer.assignment())
                 if queue.due():
                     self._serve(queue, data, producer)
+                    self._commit_owed = True
+                if self._commit_owed:
                     self._commit(queue, consumer)
                 self._judge_challenger()
         except KafkaError as exc:
@@ -196,10 +199,25 @@ class Trainer:
             self._announce_failed(producer, f"given up after {attempts} failed attempts", spent)
 
     def _commit(self, queue: RetrainQueue, consumer: KafkaConsumer) -> None:
+        """Past the requests just answered; with the broker away, again on the next rounds.
+
+        kafka-python 3.0.12's `commit()` lets a failed coordinator lookup escape as a retriable
+        KafkaConnectionError in the first moments of an outage (a probe against a stopped
+        broker: raised after 0.8 s; issued a second later it waited for the broker instead),
+        which stopped the Trainer with exit code 4. The answers are already out: a commit that
+        lands late costs nothing, and one lost with a crash only replays requests that the
+        registry shows as answered."""
         offsets = queue.commit_point()
         if offsets:
-            consumer.commit(offsets)
+            try:
+                consumer.commit(offsets)
+            except KafkaError as exc:
+                if not getattr(exc, "retriable", False):
+                    raise
+                log.warning("committing the answered requests waits for the broker: %s", exc)
+                return
             queue.committed(offsets)
+        self._commit_owed = False
 
     def _answer(
         self, requests: list[RetrainRequest], data: TabularData, producer: KafkaProducer

@@ -1,7 +1,9 @@
-"""A group's loop rides out a broker outage: retriable poll errors are waited out, others stop it.
+"""A group's loop rides out a broker outage: retriable errors are waited out, others stop it.
 
 kafka-python 3.0.12 raised `KafkaConnectionError` out of `poll()` during a broker restart (the
-fault suite's Trainer died of it); the loop must poll again, and say so once per outage.
+fault suite's Trainer died of it); the loop must poll again, and say so once per outage. Its
+`commit()` and `position()` raise the same in an outage's first moments (a probe's commit to a
+just-stopped broker did): neither may stop a loop either.
 """
 
 from __future__ import annotations
@@ -9,10 +11,16 @@ from __future__ import annotations
 import logging
 
 import pytest
+from kafka import TopicPartition
 from kafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
+from kafka.structs import OffsetAndMetadata
 
+from pipeline.config.settings import Settings
 from pipeline.kafka_io import clients
 from pipeline.kafka_io.clients import GroupPoller
+from pipeline.services.offsets import known_positions
+from pipeline.services.retrain_queue import RetrainQueue
+from pipeline.services.trainer import Trainer
 
 
 class ScriptedConsumer:
@@ -52,3 +60,63 @@ def test_an_error_that_is_not_retriable_still_stops_the_loop() -> None:
     poller = GroupPoller(ScriptedConsumer(refused))  # type: ignore[arg-type]
     with pytest.raises(TopicAuthorizationFailedError):
         poller.poll(timeout_ms=0)
+
+
+class CommitScript:
+    """A consumer whose commits follow a script (an error to raise, or None to succeed), and
+    whose positions are known, unknown (None) or a lookup that fails (an error)."""
+
+    def __init__(self, *commits: Exception | None, positions: dict | None = None) -> None:
+        self.commits, self.committed = list(commits), []
+        self.positions = positions or {}
+
+    def commit(self, offsets: dict) -> None:
+        outcome = self.commits.pop(0)
+        if outcome is not None:
+            raise outcome
+        self.committed.append(offsets)
+
+    def assignment(self) -> set:
+        return set(self.positions)
+
+    def position(self, tp: TopicPartition, timeout_ms: int | None = None) -> int | None:
+        assert timeout_ms == 0, "a loop must never wait on the broker for a position"
+        known = self.positions[tp]
+        if isinstance(known, Exception):
+            raise known
+        return known  # type: ignore[no-any-return]
+
+
+def answered_queue() -> RetrainQueue:
+    queue = RetrainQueue(max_attempts=3, first_backoff_s=1.0)
+    queue.read_up_to[TopicPartition("retrain", 0)] = 5
+    return queue
+
+
+def test_a_trainer_commit_refused_by_an_outage_is_made_on_a_later_round() -> None:
+    trainer, queue = Trainer(Settings()), answered_queue()
+    consumer = CommitScript(KafkaConnectionError("111 ECONNREFUSED"), None)
+    trainer._commit_owed = True
+
+    trainer._commit(queue, consumer)  # type: ignore[arg-type]
+    assert trainer._commit_owed and consumer.committed == []
+    trainer._commit(queue, consumer)  # type: ignore[arg-type]
+
+    assert not trainer._commit_owed
+    assert consumer.committed == [{TopicPartition("retrain", 0): OffsetAndMetadata(5, "", -1)}]
+    assert queue.commit_point() == {}
+
+
+def test_a_trainer_commit_refused_for_good_still_stops_the_trainer() -> None:
+    trainer = Trainer(Settings())
+    consumer = CommitScript(TopicAuthorizationFailedError("trainer"))
+    with pytest.raises(TopicAuthorizationFailedError):
+        trainer._commit(answered_queue(), consumer)  # type: ignore[arg-type]
+
+
+def test_only_positions_known_without_the_broker_are_reported() -> None:
+    known, unknown, away = (TopicPartition("in", p) for p in range(3))
+    consumer = CommitScript(
+        positions={known: 7, unknown: None, away: KafkaConnectionError("111 ECONNREFUSED")}
+    )
+    assert known_positions(consumer) == {known: 7}  # type: ignore[arg-type]
