@@ -5,7 +5,8 @@
 Same broker, model (the benchmark's fixed 300-tree recipe) and events as the benchmark's row b.
 py-spy samples the Predictor process 200 times a second (raw folded stacks, kept under
 .pipeline/bench/profile.raw); each sample inside the loop is put in the first part of the loop
-it is in, and the shares are written to .pipeline/bench/profile-<client>.md and printed.
+it is in, and the shares are written to .pipeline/bench/profile-<client>.md and printed, with
+the CPU an event of the ceiling and of the Predictor over as many events (`cpu_share.py`).
 """
 
 from __future__ import annotations
@@ -17,15 +18,19 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+
+from kafka import TopicPartition
 
 from pipeline.config.logs import setup_logging
 from pipeline.config.settings import KAFKA_CLIENTS, Settings
 from pipeline.core.data import load_data
 from pipeline.kafka_io.broker import broker_for
-from pipeline.tools.bench import workloads
+from pipeline.kafka_io.clients import make_consumer
+from pipeline.tools.bench import cpu_share, workloads
 from pipeline.tools.bench.__main__ import BENCH_SUFFIX, HEADLINE_TREES, defined_models
 from pipeline.tools.sample_stream import event_rows
 
@@ -70,12 +75,18 @@ def shares(raw: Path) -> Counter[str]:
     return counts
 
 
-def record(spy: str, settings: Settings, rows: list[dict], events: int, out: Path) -> Path:
-    """Samples wall time (`--idle`): waiting on the broker is part of where the loop goes."""
+def record(
+    spy: str, settings: Settings, rows: list[dict], events: int, out: Path, broker: int | None
+) -> tuple[Path, cpu_share.Usage]:
+    """Samples wall time (`--idle`): waiting on the broker is part of where the loop goes. The
+    Predictor's CPU is read from its first prediction (its start-up left out) to its last."""
     raw = out / "profile.raw"
     logs = out / "logs"
     workloads.preload(settings, rows, events)
-    with workloads.predictors(settings, 1, logs) as (predictor,):
+    with (
+        workloads.predictors(settings, 1, logs) as (predictor,),
+        PredictionCount(settings) as count,
+    ):
         sampler = subprocess.Popen(
             [
                 spy,
@@ -94,10 +105,52 @@ def record(spy: str, settings: Settings, rows: list[dict], events: int, out: Pat
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
         )
-        workloads.wait_for_records(settings, settings.predictions_topic, events, events / 1000)
+        deadline = time.monotonic() + max(120.0, events / 1000)
+        first = count.at_least(1, deadline)
+        before = cpu_share.read(predictor.pid, broker)
+        last = count.at_least(events, deadline)
+        after = cpu_share.read(predictor.pid, broker)
         sampler.send_signal(signal.SIGINT)  # py-spy writes what it sampled and exits
         sampler.wait(timeout=60)
-    return raw
+    if last < events:
+        raise RuntimeError(f"only {last} of {events} events were answered; see {logs}")
+    return raw, cpu_share.usage(before, after, last - first)
+
+
+class PredictionCount:
+    """Predictions so far (the topic's end offsets), asked often enough to time a run."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.consumer = make_consumer(settings, "profile-count")
+        topic = settings.predictions_topic
+        self.partitions = [
+            TopicPartition(topic, p)
+            for p in sorted(self.consumer.partitions_for_topic(topic) or ())
+        ]
+
+    def __enter__(self) -> PredictionCount:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.consumer.close()
+
+    def at_least(self, wanted: int, deadline: float) -> int:
+        while True:
+            done = sum(self.consumer.end_offsets(self.partitions).values())
+            if done >= wanted or time.monotonic() > deadline:
+                return int(done)
+            time.sleep(0.05)
+
+
+def measure_ceiling(
+    settings: Settings, rows: list[dict], events: int, broker: int | None
+) -> tuple[cpu_share.Usage, float]:
+    """The ceiling over as many events, on this thread, with its CPU an event."""
+    ceiling = workloads.scenario_settings(settings, "profile-ceiling", 4)
+    workloads.preload(ceiling, rows, events)
+    before = cpu_share.read_here(broker)
+    eps = workloads.ceiling(ceiling, events, ceiling.batch_size)
+    return cpu_share.usage(before, cpu_share.read_here(broker), events), eps
 
 
 def markdown(counts: Counter[str], events: int, client: str) -> str:
@@ -142,8 +195,12 @@ def main(argv: list[str] | None = None) -> int:
         reader = workloads.variant(one, "p", models[HEADLINE_TREES])
         args.out.mkdir(parents=True, exist_ok=True)
         rows = event_rows(data.test, spec.schema)
-        raw = record(spy, reader, rows, args.events, args.out)
+        broker = cpu_share.broker_pid(settings.home / "demo-kafka")
+        log.info("the ceiling over %d events, its CPU read from /proc", args.events)
+        ceiling, ceiling_eps = measure_ceiling(settings, rows, args.events, broker)
+        raw, predictor = record(spy, reader, rows, args.events, args.out, broker)
     text = markdown(shares(raw), args.events, args.kafka_client)
+    text += "\n" + cpu_share.markdown(ceiling, ceiling_eps, predictor, args.kafka_client)
     (args.out / f"profile-{args.kafka_client}.md").write_text(text)
     print(text)
     return 0
