@@ -37,8 +37,8 @@ def known_positions(consumer: KafkaConsumer) -> dict[TopicPartition, int]:
 
     A position kafka-python 3.0.12 must look up (a partition just assigned) asks the group
     coordinator, and in the first moments of a broker outage that lookup raises the outage's
-    connection error: a heartbeat's lag or a retrain request's offsets are no reason to stop
-    scoring, so such a partition is left out until the next time."""
+    connection error: a retrain request's offsets are no reason to stop scoring, so such a
+    partition is left out of the request (the Trainer reads nothing of it for that one)."""
     known: dict[TopicPartition, int] = {}
     for tp in consumer.assignment():
         try:
