@@ -18,18 +18,14 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
-
-from kafka import TopicPartition
 
 from pipeline.config.logs import setup_logging
 from pipeline.config.settings import KAFKA_CLIENTS, Settings
 from pipeline.core.data import load_data
 from pipeline.kafka_io.broker import broker_for
-from pipeline.kafka_io.clients import make_consumer
 from pipeline.tools.bench import cpu_share, workloads
 from pipeline.tools.bench.__main__ import BENCH_SUFFIX, HEADLINE_TREES, defined_models
 from pipeline.tools.sample_stream import event_rows
@@ -83,10 +79,7 @@ def record(
     raw = out / "profile.raw"
     logs = out / "logs"
     workloads.preload(settings, rows, events)
-    with (
-        workloads.predictors(settings, 1, logs) as (predictor,),
-        PredictionCount(settings) as count,
-    ):
+    with workloads.predictors(settings, 1, logs) as (predictor,):
         sampler = subprocess.Popen(
             [
                 spy,
@@ -105,41 +98,16 @@ def record(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + max(120.0, events / 1000)
-        first = count.at_least(1, deadline)
+        topic, timeout_s = settings.predictions_topic, max(120.0, events / 1000)
+        first = workloads.wait_for_records(settings, topic, 1, timeout_s, every_s=0.05)
         before = cpu_share.read(predictor.pid, broker)
-        last = count.at_least(events, deadline)
+        last = workloads.wait_for_records(settings, topic, events, timeout_s, every_s=0.05)
         after = cpu_share.read(predictor.pid, broker)
         sampler.send_signal(signal.SIGINT)  # py-spy writes what it sampled and exits
         sampler.wait(timeout=60)
     if last < events:
         raise RuntimeError(f"only {last} of {events} events were answered; see {logs}")
     return raw, cpu_share.usage(before, after, last - first)
-
-
-class PredictionCount:
-    """Predictions so far (the topic's end offsets), asked often enough to time a run."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.consumer = make_consumer(settings, "profile-count")
-        topic = settings.predictions_topic
-        self.partitions = [
-            TopicPartition(topic, p)
-            for p in sorted(self.consumer.partitions_for_topic(topic) or ())
-        ]
-
-    def __enter__(self) -> PredictionCount:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.consumer.close()
-
-    def at_least(self, wanted: int, deadline: float) -> int:
-        while True:
-            done = sum(self.consumer.end_offsets(self.partitions).values())
-            if done >= wanted or time.monotonic() > deadline:
-                return int(done)
-            time.sleep(0.05)
 
 
 def measure_ceiling(

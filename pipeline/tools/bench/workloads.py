@@ -329,16 +329,20 @@ def output_ledger(settings: Settings, request_ids: Iterable[str], timeout_s: flo
     return counts
 
 
-def wait_for_records(settings: Settings, topic: str, count: int, timeout_s: float) -> None:
-    """Until the topic holds `count` records, asking for end offsets twice a second."""
+def wait_for_records(
+    settings: Settings, topic: str, count: int, timeout_s: float, every_s: float = 0.5
+) -> int:
+    """Until the topic holds `count` records, asking for end offsets every `every_s`; returns
+    how many it holds (fewer at the timeout: the caller says how many are missing)."""
     consumer = make_consumer(settings, "bench-watch")
     partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
     deadline = time.monotonic() + timeout_s
     try:
-        while sum(consumer.end_offsets(partitions).values()) < count:
+        while (held := sum(consumer.end_offsets(partitions).values())) < count:
             if time.monotonic() > deadline:
-                return  # the caller counts what arrived and says how many are missing
-            time.sleep(0.5)
+                break
+            time.sleep(every_s)
+        return int(held)
     finally:
         consumer.close()
 
