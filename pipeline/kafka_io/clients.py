@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.coordinator.base import MemberState
@@ -83,6 +84,27 @@ def make_producer(settings: Settings, role: str, **overrides: Any) -> KafkaProdu
         return KafkaProducer(**config)
     except KafkaError as exc:
         raise failure(exc, settings, f"creating the {role} producer") from exc
+
+
+class Record(Protocol):
+    """What a batched send reads of a record (the Predictor's outputs)."""
+
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+def send_records(producer: KafkaProducer, topic: str, records: Sequence[Record]) -> list[Any]:
+    """Futures for records without headers sent in order: librdkafka's adapter takes them in
+    one call and answers with one future (`RdProducer.send_batch`); kafka-python has no such
+    call, so each record is sent and answered on its own."""
+    if not records:
+        return []
+    send_batch = getattr(producer, "send_batch", None)  # the librdkafka adapter only
+    if send_batch is not None:
+        return [send_batch(topic, records)]
+    return [producer.send(topic, value=r.value, key=r.key) for r in records]
 
 
 def make_consumer(settings: Settings, role: str, **overrides: Any) -> KafkaConsumer:

@@ -21,7 +21,8 @@ from pipeline.services.offsets import Offsets
 
 
 class SendResult(Protocol):
-    """What kafka-python's FutureRecordMetadata and the librdkafka adapter's SendFuture share."""
+    """What kafka-python's FutureRecordMetadata and the librdkafka adapter's futures (a record's
+    SendFuture, a batch's BatchFuture) share."""
 
     @property
     def is_done(self) -> bool: ...

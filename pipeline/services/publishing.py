@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
@@ -23,7 +24,12 @@ from pipeline.core.batching import BatchResult, Output
 from pipeline.core.dead_letters import batches_that_fit, fit_dead_letter
 from pipeline.errors import BrokerError
 from pipeline.kafka_io.admin import max_message_bytes
-from pipeline.kafka_io.clients import MAX_REQUEST_SIZE, kafka_security, make_producer
+from pipeline.kafka_io.clients import (
+    MAX_REQUEST_SIZE,
+    kafka_security,
+    make_producer,
+    send_records,
+)
 from pipeline.services.ack_window import AckWindow
 from pipeline.services.offsets import OffsetKeeper, Offsets, log_failed_commit
 
@@ -116,12 +122,10 @@ class BatchPublisher:
         except KafkaError as exc:
             raise self.fail(exc, "publishing a batch (its offsets stay uncommitted)") from exc
 
-    def _send_all(self, result: BatchResult, retrain: Output | None) -> list[FutureRecordMetadata]:
+    def _send_all(self, result: BatchResult, retrain: Output | None) -> list[Any]:
         s, producer = self.settings, self.producer
-        futures = [
-            producer.send(s.predictions_topic, value=o.value, key=o.key) for o in result.predictions
-        ]
-        futures += [producer.send(s.shadow_topic, value=o.value, key=o.key) for o in result.shadow]
+        futures = send_records(producer, s.predictions_topic, result.predictions)
+        futures += send_records(producer, s.shadow_topic, result.shadow)
         futures += self._send_dead_letters(result.dead_letters)
         if retrain is not None:
             futures.append(producer.send(s.retrain_topic, value=retrain.value, key=retrain.key))

@@ -19,7 +19,7 @@ DECODE = (
 
 
 def test_a_sample_counts_for_the_innermost_part_it_is_in() -> None:
-    assert classify(LOOP + SEND) == "publish: producer.send per record"
+    assert classify(LOOP + SEND) == "publish: sending the outputs"
     assert classify(LOOP + SEND.rsplit(";", 2)[0]) == "publish: flush and commit"
     assert classify(LOOP + DECODE) == "decode and validate (msgspec)"
     assert classify(LOOP + ";score_batch (pipeline/core/batching.py:120)") == "rest of score_batch"
@@ -36,5 +36,5 @@ def test_shares_add_up_the_samples_of_the_loop_only(tmp_path: Path) -> None:
     raw = tmp_path / "p.raw"
     raw.write_text(f"{LOOP}{SEND} 30\n{LOOP}{DECODE} 10\nThread.run (threading.py:982) 50\n")
     counts = shares(raw)
-    assert counts == {"publish: producer.send per record": 30, "decode and validate (msgspec)": 10}
-    assert "| publish: producer.send per record | 75% |" in markdown(counts, 100, "kafka-python")
+    assert counts == {"publish: sending the outputs": 30, "decode and validate (msgspec)": 10}
+    assert "| publish: sending the outputs | 75% |" in markdown(counts, 100, "kafka-python")

@@ -39,7 +39,7 @@ PARTS = (
     ("features (vocabulary codes, matrix)", "FeatureBuilder.transform (pipeline/core/features.py"),
     ("trees (compiled, lleaves)", "ScoringModel.predict_matrix (pipeline/core/scoring.py"),
     ("prediction records (JSON)", "prediction_record (pipeline/core/messages.py"),
-    ("publish: producer.send per record", "BatchPublisher._send_all (pipeline/services/publishing"),
+    ("publish: sending the outputs", "BatchPublisher._send_all (pipeline/services/publishing"),
     ("publish: flush and commit", "BatchPublisher._then_commit (pipeline/services/publishing"),
     ("monitoring (quality, drift, metrics)", "LiveMonitor.observe (pipeline/services/monitoring"),
     ("monitoring (quality, drift, metrics)", "Instruments.after_batch (pipeline/services/metrics"),

@@ -31,6 +31,7 @@ from pipeline.kafka_io.clients import (
     kafka_security,
     make_consumer,
     make_producer,
+    send_records,
 )
 
 log = logging.getLogger(__name__)
@@ -125,8 +126,7 @@ def ceiling(settings: Settings, count: int, batch_size: int) -> float:
         if not records:
             continue
         started = started or time.perf_counter()
-        for record in records:
-            producer.send(out, value=record.value, key=record.key)
+        send_records(producer, out, records)  # the Predictor's way of sending a batch
         producer.flush()
         consumer.commit_async()  # the Predictor's pattern: acknowledged, then commit async
         seen += len(records)
