@@ -262,6 +262,13 @@ class Settings:
     heartbeat_interval_s: float = setting(
         3.0, "how often a Predictor publishes its heartbeat for ops status", SERVING, minimum=0.1
     )
+    ops_timeout_s: float = setting(
+        10.0,
+        "how long an ops command waits for the broker (to connect, to read the heartbeats, to "
+        "have a request acknowledged) before it exits 4",
+        frozenset({"ops"}),
+        minimum=0.1,
+    )
     exactly_once: bool = setting(
         False, "transactional outputs and offsets (readers use read_committed)", SERVING
     )

@@ -83,8 +83,16 @@ ALWAYS: dict[str, Any] = {"socket.nagle.disable": True}
 # Read by the adapter itself, not by librdkafka.
 ADAPTER_ONLY = frozenset({"max_poll_records"})
 # kafka-python waits for a broker when a client is built; librdkafka builds it without waiting
-# (its first call waits, with that call's own timeout), so there is nothing to translate.
+# (its first call waits, with that call's own timeout), so there is nothing to translate: the
+# adapters take it as the wait of their metadata and offset calls instead (`broker_wait_s`).
 CONSTRUCTION_ONLY = frozenset({"bootstrap_timeout_ms"})
+
+
+def broker_wait_s(config: Mapping[str, Any]) -> float:
+    """How long an adapter's metadata and offset calls wait for the broker: the bound a caller
+    gave for reaching it (the ops commands' --ops-timeout-s), else METADATA_TIMEOUT_S."""
+    given = config.get("bootstrap_timeout_ms")
+    return float(given) / 1000 if given else METADATA_TIMEOUT_S
 
 
 def translate(config: Mapping[str, Any], table: Mapping[str, tuple[str, _Convert]]) -> dict:

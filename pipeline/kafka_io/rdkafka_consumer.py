@@ -30,8 +30,8 @@ from kafka.structs import OffsetAndMetadata
 
 from pipeline.kafka_io.rdkafka_config import (
     CONSUMER,
-    METADATA_TIMEOUT_S,
     as_kafka_error,
+    broker_wait_s,
     call,
     kafka_partitions,
     logging_properties,
@@ -82,6 +82,7 @@ class RdConsumer:
             config = {**config, "group_id": f"{config.get('client_id', 'reader')}-{uuid.uuid4()}"}
             config["enable_auto_commit"] = False
         properties = {**translate(config, CONSUMER), **logging_properties()}
+        self._wait_s = broker_wait_s(config)
         self._consumer = call(lambda: Consumer(properties))
         self._listener: Any = None
         self._assigned: set[TopicPartition] = set()
@@ -178,7 +179,7 @@ class RdConsumer:
         return self._groupless and error.code() == RdError.GROUP_AUTHORIZATION_FAILED
 
     def partitions_for_topic(self, topic: str) -> set[int] | None:
-        metadata = call(lambda: self._consumer.list_topics(topic, timeout=METADATA_TIMEOUT_S))
+        metadata = call(lambda: self._consumer.list_topics(topic, timeout=self._wait_s))
         found = metadata.topics.get(topic)
         if found is None or found.error is not None:  # missing, or hidden by ACLs
             return None
@@ -233,9 +234,7 @@ class RdConsumer:
         if timeout_ms == 0:
             return None
         if not self._groupless:
-            (committed,) = call(
-                lambda: self._consumer.committed([rd_partition(tp)], METADATA_TIMEOUT_S)
-            )
+            (committed,) = call(lambda: self._consumer.committed([rd_partition(tp)], self._wait_s))
             if committed.offset >= 0:
                 return int(committed.offset)
         low, high = self._watermark(tp)
@@ -256,9 +255,7 @@ class RdConsumer:
 
     def _watermark(self, tp: TopicPartition) -> tuple[int, int]:
         try:
-            low, high = self._consumer.get_watermark_offsets(
-                rd_partition(tp), timeout=METADATA_TIMEOUT_S
-            )
+            low, high = self._consumer.get_watermark_offsets(rd_partition(tp), timeout=self._wait_s)
         except KafkaException as exc:
             raise as_kafka_error(exc) from exc
         return int(low), int(high)

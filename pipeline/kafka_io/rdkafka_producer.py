@@ -20,9 +20,9 @@ from kafka.structs import OffsetAndMetadata
 
 from pipeline.kafka_io.clients import Record
 from pipeline.kafka_io.rdkafka_config import (
-    METADATA_TIMEOUT_S,
     PRODUCER,
     as_kafka_error,
+    broker_wait_s,
     call,
     logging_properties,
     rd_offsets,
@@ -157,6 +157,7 @@ def _refused_by_full_queue(messages: list[dict[str, Any]]) -> list[dict[str, Any
 class RdProducer:
     def __init__(self, **config: Any) -> None:
         properties = {**translate(config, PRODUCER), **logging_properties()}
+        self._wait_s = broker_wait_s(config)
         self._producer = call(lambda: Producer(properties))
 
     def send(
@@ -214,7 +215,7 @@ class RdProducer:
             raise KafkaTimeoutError(f"{left} record(s) not acknowledged within {timeout} s")
 
     def partitions_for(self, topic: str) -> set[int]:
-        metadata = call(lambda: self._producer.list_topics(topic, timeout=METADATA_TIMEOUT_S))
+        metadata = call(lambda: self._producer.list_topics(topic, timeout=self._wait_s))
         found = metadata.topics.get(topic)
         if found is None or found.error is not None:
             raise as_kafka_error(found.error if found is not None else RdError(3))

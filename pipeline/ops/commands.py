@@ -13,7 +13,7 @@ from pipeline.config.settings import Settings
 from pipeline.core.messages import REASON_BY_HAND, ModelReady, RetrainRequest, now_ms, to_json
 from pipeline.errors import BrokerError, ConfigError
 from pipeline.kafka_io.clients import make_producer
-from pipeline.ops.heartbeats import CONNECT_TIMEOUT_MS, latest_heartbeats
+from pipeline.ops.heartbeats import connect_timeout_ms, latest_heartbeats
 from pipeline.registry import artifacts, challenger, lifecycle, tracking
 
 log = logging.getLogger(__name__)
@@ -155,15 +155,15 @@ def _announce(settings: Settings, message: ModelReady, moved: str) -> None:
 
 
 def _send(settings: Settings, message: object) -> None:
-    """Acknowledged within the connect timeout, or exit 4. Then the producer closes without
-    waiting: an operator told it failed should not have it sent on for another 10 s (a request
-    already on its way may still land, as any message sent twice may)."""
-    producer = make_producer(settings, "ops", bootstrap_timeout_ms=CONNECT_TIMEOUT_MS)
-    linger_s = 10.0
+    """Acknowledged within --ops-timeout-s, or exit 4. Then the producer closes without
+    waiting: an operator told it failed should not have it sent on for that long again (a
+    request already on its way may still land, as any message sent twice may)."""
+    producer = make_producer(settings, "ops", bootstrap_timeout_ms=connect_timeout_ms(settings))
+    linger_s = settings.ops_timeout_s
     try:
         producer.send(
             settings.retrain_topic, value=to_json(message), key=settings.model_name.encode()
-        ).get(timeout=CONNECT_TIMEOUT_MS / 1000)
+        ).get(timeout=settings.ops_timeout_s)
     except KafkaError as exc:
         linger_s = 0.0
         raise BrokerError(f"cannot write to {settings.retrain_topic}: {exc}") from exc

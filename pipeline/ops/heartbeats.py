@@ -15,14 +15,22 @@ from pipeline.kafka_io.clients import make_consumer
 
 log = logging.getLogger(__name__)
 
-# How long an operator's command waits for a broker before it exits 4 (a client's default: 30 s).
-CONNECT_TIMEOUT_MS = 10_000
+
+def connect_timeout_ms(settings: Settings) -> int:
+    """How long an operator's command waits for a broker before it exits 4 (--ops-timeout-s;
+    a client's own default is 30 s)."""
+    return round(settings.ops_timeout_s * 1000)
 
 
-def latest_heartbeats(settings: Settings, timeout_s: float = 10.0) -> list[Heartbeat]:
-    """Read the topic from the start to its end; a tombstone removes a stopped instance."""
+def latest_heartbeats(settings: Settings) -> list[Heartbeat]:
+    """Read the topic from the start to its end, within --ops-timeout-s; a tombstone removes a
+    stopped instance."""
+    timeout_s = settings.ops_timeout_s
     consumer = make_consumer(
-        settings, "ops-status", enable_auto_commit=False, bootstrap_timeout_ms=CONNECT_TIMEOUT_MS
+        settings,
+        "ops-status",
+        enable_auto_commit=False,
+        bootstrap_timeout_ms=connect_timeout_ms(settings),
     )
     latest: dict[str, Heartbeat] = {}
     try:
@@ -38,7 +46,9 @@ def latest_heartbeats(settings: Settings, timeout_s: float = 10.0) -> list[Heart
         deadline = time.monotonic() + timeout_s
         while any(consumer.position(tp) < ends[tp] for tp in tps):
             if time.monotonic() > deadline:
-                raise BrokerError(f"reading {settings.heartbeat_topic} took over {timeout_s:.0f}s")
+                raise BrokerError(
+                    f"reading {settings.heartbeat_topic} took over {timeout_s:g} s (--ops-timeout-s)"
+                )
             for records in consumer.poll(timeout_ms=200).values():
                 for record in records:
                     _apply(latest, record.key, record.value)

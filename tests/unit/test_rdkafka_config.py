@@ -10,7 +10,14 @@ from kafka import errors
 from pipeline.config.settings import Settings
 from pipeline.errors import ConfigError
 from pipeline.kafka_io.clients import _common
-from pipeline.kafka_io.rdkafka_config import CONSUMER, PRODUCER, as_kafka_error, translate
+from pipeline.kafka_io.rdkafka_config import (
+    CONSUMER,
+    METADATA_TIMEOUT_S,
+    PRODUCER,
+    as_kafka_error,
+    broker_wait_s,
+    translate,
+)
 
 
 def test_security_and_membership_arguments_become_librdkafka_properties() -> None:
@@ -105,3 +112,10 @@ def test_the_client_setting_is_checked() -> None:
         parse_settings("predictor", "", ["--kafka-client", "librdkafka"], env={})
     chosen = parse_settings("predictor", "", [], env={"PIPELINE_KAFKA_CLIENT": "confluent-kafka"})
     assert chosen.kafka_client == "confluent-kafka"
+
+
+def test_a_bound_for_reaching_the_broker_becomes_the_adapters_wait() -> None:
+    """librdkafka builds a client without waiting; the ops commands' bound still holds, on the
+    calls that wait for the broker."""
+    assert broker_wait_s({}) == METADATA_TIMEOUT_S
+    assert broker_wait_s({"bootstrap_timeout_ms": 2500}) == 2.5

@@ -164,3 +164,12 @@ def test_the_promote_tolerance_flag_is_gone(capsys) -> None:
     with pytest.raises(SystemExit):
         parse_settings("trainer", "", ["--promote-tolerance", "0.002"], env={})
     assert "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_an_operator_sets_how_long_ops_waits_for_the_broker() -> None:
+    assert parse_settings("ops", "", [], env={}).ops_timeout_s == 10.0
+    assert parse_settings("ops", "", ["--ops-timeout-s", "2.5"], env={}).ops_timeout_s == 2.5
+    env = {"PIPELINE_OPS_TIMEOUT_S": "30"}
+    assert parse_settings("ops", "", [], env=env).ops_timeout_s == 30.0
+    with pytest.raises(ConfigError, match="ops_timeout_s"):
+        parse_settings("ops", "", ["--ops-timeout-s", "0"], env={})
