@@ -35,13 +35,41 @@ log = logging.getLogger(__name__)
 QUEUE_FULL_WAIT_S = 0.05
 
 
-class SendFuture:
-    """kafka-python's FutureRecordMetadata, as far as the services use it."""
+class _Future:
+    """kafka-python's FutureRecordMetadata, as far as the services use it, for one record or a
+    batch: subclasses set `done` and `error` as deliveries are reported."""
 
     def __init__(self, producer: RdProducer) -> None:
         self._producer = producer
         self.done = False
         self.error: KafkaError | None = None
+
+    @property
+    def is_done(self) -> bool:
+        """As kafka-python's attribute; asking serves the deliveries that arrived so far."""
+        if not self.done:
+            self._producer.serve()
+        return self.done
+
+    @property
+    def exception(self) -> KafkaError | None:
+        return self.error
+
+    def get(self, timeout: float | None = None) -> _Future:
+        if not self.done:
+            self._producer.flush(timeout)
+        if not self.done:
+            raise KafkaTimeoutError("not acknowledged in time")
+        if self.error is not None:
+            raise self.error
+        return self
+
+
+class SendFuture(_Future):
+    """One record's future."""
+
+    def __init__(self, producer: RdProducer) -> None:
+        super().__init__(producer)
         self.offset = -1
         # Tuples until someone listens: one future per record, on the Predictor's hot path.
         self._callbacks: tuple[Callable[[SendFuture], Any], ...] = ()
@@ -77,28 +105,8 @@ class SendFuture:
             self._callbacks += (callback,)
         return self
 
-    @property
-    def is_done(self) -> bool:
-        """As kafka-python's attribute; asking serves the deliveries that arrived so far."""
-        if not self.done:
-            self._producer.serve()
-        return self.done
 
-    @property
-    def exception(self) -> KafkaError | None:
-        return self.error
-
-    def get(self, timeout: float | None = None) -> SendFuture:
-        if not self.done:
-            self._producer.flush(timeout)
-        if not self.done:
-            raise KafkaTimeoutError("the record was not acknowledged in time")
-        if self.error is not None:
-            raise self.error
-        return self
-
-
-class BatchFuture:
+class BatchFuture(_Future):
     """One future for a batch of records sent in one call: done when the broker acknowledged
     every record, or at the first that failed (its error is the future's).
 
@@ -107,38 +115,15 @@ class BatchFuture:
     counting down, 1.1-1.6 us (200,000 records of ~35 bytes, 500 a call, three rounds)."""
 
     def __init__(self, producer: RdProducer, count: int) -> None:
-        self._producer = producer
+        super().__init__(producer)
         self.pending = count
-        self.error: KafkaError | None = None
+        self.done = count <= 0
 
     def _delivered(self, error: RdError | None, message: Message) -> None:
         if error is not None and self.error is None:
             self.error = as_kafka_error(error, message.topic())
         self.pending -= 1
-
-    @property
-    def done(self) -> bool:
-        return self.pending <= 0 or self.error is not None
-
-    @property
-    def is_done(self) -> bool:
-        """As kafka-python's attribute; asking serves the deliveries that arrived so far."""
-        if not self.done:
-            self._producer.serve()
-        return self.done
-
-    @property
-    def exception(self) -> KafkaError | None:
-        return self.error
-
-    def get(self, timeout: float | None = None) -> BatchFuture:
-        if not self.done:
-            self._producer.flush(timeout)
-        if self.error is not None:
-            raise self.error
-        if not self.done:
-            raise KafkaTimeoutError("the records were not acknowledged in time")
-        return self
+        self.done = self.pending <= 0 or self.error is not None
 
 
 def _refused_by_full_queue(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
