@@ -94,6 +94,9 @@ class Script:
         self.crashes = 0
         self.crash_notes: list[str] = []
         self.starts = 0
+        # The process we sent SIGTERM to (or whose exit was counted): its exit code is the
+        # caller's to judge (a clean stop returns 0), never a crash, and never counted twice.
+        self._settled: subprocess.Popen[bytes] | None = None
 
     @property
     def log_file(self) -> Path:
@@ -138,21 +141,24 @@ class Script:
         """SIGTERM without waiting: `stop()` collects the exit code."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
+            self._settled = self.process
 
     def stop(self) -> int:
-        """SIGTERM, as an operator would; returns the exit code."""
+        """SIGTERM, as an operator would; returns the exit code. A process that had already
+        exited non-zero on its own is counted as a crash, once."""
         if self.process is None:
             return 0
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.terminate()
             try:
                 return self.process.wait(60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 return self.process.wait(10)
         code = self.process.returncode
-        if code != 0:
+        if code != 0 and self._settled is not self.process:
             self._crashed(code)
+        self._settled = self.process
         return code
 
 
