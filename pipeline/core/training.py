@@ -16,6 +16,7 @@ from pipeline.core.drift import reference_profile
 from pipeline.core.features import FeatureBuilder
 from pipeline.core.schema import Schema
 from pipeline.core.scoring import ModelIdentity, ScoringModel
+from pipeline.core.search_space import BINNING
 from pipeline.core.tuning import TuningConfig, TuningResult, tune
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def make_dataset(features: FeatureBuilder, frame: pd.DataFrame, schema: Schema) 
         categorical_feature=features.categorical_features,
         free_raw_data=False,
         # Tuning varies min_child_samples; a pre-filtered dataset would pin it to the first value.
-        params={"feature_pre_filter": False},
+        params={"feature_pre_filter": False, **BINNING},
     )
 
 
