@@ -63,6 +63,15 @@ class RegistryWriter:
         except queue.Full:
             log.warning("MLflow is behind: a quality window of version %d is not logged", version)
 
+    def look_up(self, version: int) -> None:
+        """The version's record, read on the caller's thread: at start-up, before any event,
+        rather than on this thread while the first batches are scored (the registry's reply
+        costs tens of milliseconds of CPU, and a thread's CPU here is the scoring loop's)."""
+        try:
+            self._record(version)
+        except PipelineError as exc:
+            log.warning("online quality of version %d will not be recorded: %s", version, exc)
+
     def close(self, timeout_s: float = 10.0) -> None:
         """Logs the windows still pending, then stops."""
         try:

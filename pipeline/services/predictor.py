@@ -8,7 +8,6 @@ written is in `publishing`; what is owed to the group across rebalances, in `off
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -34,6 +33,7 @@ from pipeline.kafka_io.clients import (
 )
 from pipeline.registry import tracking
 from pipeline.registry.challenger import challenger_version
+from pipeline.services.collector import settle_collector
 from pipeline.services.health import HealthState, serve_health
 from pipeline.services.heartbeat import HeartbeatPublisher
 from pipeline.services.hot_swap import (
@@ -135,6 +135,7 @@ class Predictor:
         self.assignment.bind(consumer)
         heartbeat = HeartbeatPublisher(settings)
         self.monitor = LiveMonitor.create(settings, self.metrics)
+        self.monitor.writer.look_up(self.slot.current.version)
         label_reader = start_label_reader(settings, self.labels)
         self._joining = label_reader is not None
         publisher: BatchPublisher | None = None
@@ -144,10 +145,7 @@ class Predictor:
             consumer.subscribe([settings.input_topic], listener=self.assignment)
             if ready is not None:
                 ready.set()
-            # Imports, the model and the clients are hundreds of thousands of objects that live as
-            # long as the process; left to the collector, each full pass rescans them all and
-            # stalls the loop (README, Performance: the figures before and after).
-            gc.freeze()
+            settle_collector()
             self._loop(consumer, publisher, heartbeat, stop)
         except KafkaError as exc:
             raise self._failure(exc, "serving") from exc

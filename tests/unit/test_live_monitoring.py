@@ -4,6 +4,7 @@ the sample app's perturbations do what they say; the reference profile travels w
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import replace
 
@@ -18,7 +19,7 @@ from pipeline.core.perturb import Perturbation, parse_perturbation
 from pipeline.core.quality import WindowReport
 from pipeline.core.scoring import ScoringModel
 from pipeline.core.spec import load_spec
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, RegistryError
 from pipeline.registry.online import VersionRecord, window_metrics
 from pipeline.services.metrics import PredictorMetrics
 from pipeline.services.monitoring import LiveMonitor, RegistryWriter
@@ -224,3 +225,29 @@ def test_a_run_gets_at_most_one_mlflow_write_an_interval_of_its_newest_window() 
     writer.close()  # what is still held is written before the writer stops
     assert logged == [("run-1", 1), ("run-2", 1), ("run-1", 3), ("run-1", 4)]
     assert writer.skipped == 1
+
+
+def test_a_version_looked_up_at_start_up_is_not_looked_up_again_on_the_writer() -> None:
+    """The Predictor reads its champion's record before its first event, on its own thread:
+    the writer's thread must not pay the registry again while the first batches are scored."""
+    calls: list[tuple[int, str]] = []
+    logged: list[str] = []
+
+    def lookup(version: int) -> VersionRecord:
+        calls.append((version, threading.current_thread().name))
+        if version == 9:
+            raise RegistryError("the registry is down")
+        return VersionRecord(f"run-{version}", 0.9)
+
+    writer = RegistryWriter(lookup, lambda run, report: logged.append(run))
+    writer.look_up(3)
+    assert calls == [(3, threading.current_thread().name)]
+    assert writer.records[3].run_id == "run-3"
+    writer.submit(3, WindowReport(3, 1, 100, {"auc": 0.9}, {}))
+    _until(lambda: logged == ["run-3"], "the window of the version looked up")
+    assert len(calls) == 1
+
+    writer.look_up(9)  # a registry that fails at start-up costs a warning, not the Predictor
+    assert 9 not in writer.records
+    writer.close()
+    assert [version for version, _ in calls] == [3, 9]

@@ -7,7 +7,6 @@ with the headline figures and the ratios, all measured in this run.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import logging
 import os
@@ -23,6 +22,7 @@ from pipeline.core.data import load_data
 from pipeline.kafka_io.broker import broker_for
 from pipeline.registry import tracking
 from pipeline.registry.challenger import set_challenger
+from pipeline.services.collector import settle_collector
 from pipeline.services.hot_swap import load_champion
 from pipeline.tools.bench import floor, live, per_client, report, workloads
 from pipeline.tools.bench.metrics_cost import join_state_mb, metrics_cost, share_of_predictor
@@ -107,8 +107,9 @@ def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
     models = defined_models(settings, data)
     shadowed = shadowed_model(settings, data)
     # The harness measures with the same client; like the Predictor, it keeps its long-lived
-    # objects (data, MLflow, imports) out of the collector's full passes.
-    gc.freeze()
+    # objects (data, MLflow, imports) out of the collector's full passes, and collects its
+    # young objects as rarely (the ceiling's loop runs here).
+    settle_collector()
     # The ceiling and the Predictors alternate on the same events, round after round, and the
     # medians count: one round of either moves by 20% or more on 2 cores shared with the broker.
     ceilings: list[float] = []

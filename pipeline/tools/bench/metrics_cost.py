@@ -9,7 +9,6 @@ shared with a broker, wall time moves by 20 %.
 
 from __future__ import annotations
 
-import gc
 import statistics
 import time
 from dataclasses import dataclass, replace
@@ -19,6 +18,7 @@ from pipeline.config.settings import Settings
 from pipeline.core.batching import ServingModel, score_batch
 from pipeline.core.events import EventDecoder, encode_event
 from pipeline.registry.online import log_window, version_record
+from pipeline.services.collector import settle_collector
 from pipeline.services.label_join import JoinState
 from pipeline.services.metrics import Instruments, PredictorMetrics
 from pipeline.services.monitoring import LiveMonitor, RegistryWriter
@@ -81,22 +81,24 @@ def metrics_cost(
     batches = _batches(rows, events, settings.batch_size)
     # As a Predictor does once started: what lives as long as the process (here the prepared
     # batches too) is kept out of the collector's full passes, which would otherwise charge
-    # whichever variant allocates more for rescanning it.
-    gc.collect()
-    gc.freeze()
+    # whichever variant allocates more for rescanning it, and the young generation is as large.
+    settle_collector()
     # One writer for every watched pass, as a Predictor keeps one: its MLflow writes (at most
     # one per --quality-log-interval-s) spread over all of them, as over a Predictor's run.
     writer = RegistryWriter(
         lambda v: version_record(settings, v), log_window, settings.quality_log_interval_s
     )
+    writer.look_up(serving.version)  # as the Predictor does at start-up, before any event
     bare, watched, direct = [], [], []
     for _ in range(rounds):
         bare.append(_pass(batches, serving, None, settings)[0])
         total, watching = _pass(batches, serving, writer, settings)
         watched.append(total)
         direct.append(watching * 1e6 / events)
-    writer.close()
+    # The writes made while the passes ran; the one at close is a Predictor's last act (once
+    # in its life), not a cost of each event.
     writing = writer.cpu_s * 1e6 / (events * rounds)
+    writer.close()
     direct = [d + writing for d in direct]
     paired = (min(watched) - min(bare)) * 1e6 / events + writing
     per_round = [(w - b) * 1e6 / events for w, b in zip(watched, bare, strict=True)]
