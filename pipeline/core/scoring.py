@@ -64,6 +64,7 @@ class ScoringModel:
     profile: Mapping[str, FeatureProfile] | None = None
     # The same trees compiled to native code (core/compiled.py), when a loader made them.
     compiled: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
+    optimized: bool = field(default=False, repr=False)  # `compiled` is the inlined build
 
     def predict_proba(self, columns: Columns) -> np.ndarray:
         """Probability of the positive class for each row of a batch: one predict call."""
@@ -78,13 +79,17 @@ class ScoringModel:
             return self.compiled(matrix)
         return np.asarray(self.booster.predict(matrix, num_threads=1), dtype=np.float64)
 
-    def use_compiled(self, compiled: Callable[[np.ndarray], np.ndarray], rows: Columns) -> bool:
-        """Switch to compiled trees only if they score `rows` as LightGBM does (within 1e-9)."""
+    def use_compiled(
+        self, compiled: Callable[[np.ndarray], np.ndarray], rows: Columns, optimized: bool = False
+    ) -> bool:
+        """Switch to compiled trees only if they score `rows` as LightGBM does (within 1e-9).
+        Safe while another thread scores: the switch is one reference, read once a batch."""
         matrix = self.features.transform(rows)
         expected = np.asarray(self.booster.predict(matrix, num_threads=1), dtype=np.float64)
         if not np.allclose(compiled(matrix), expected, rtol=0.0, atol=1e-9):
             return False
         self.compiled = compiled
+        self.optimized = optimized
         return True
 
     def save(self, directory: Path) -> dict[str, Path]:

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -43,15 +44,23 @@ def champion_version(settings: Settings) -> int:
 
 def load_version(settings: Settings, version: int) -> ServingModel:
     """Loaded, checked and (unless --no-compile-trees) compiled: on the watcher's thread for a
-    swap, so compiling never holds up scoring."""
+    swap, so compiling never holds up scoring. The optimized build if an earlier load left it
+    in the cache, else the quick one (`services/tree_optimizer.py` makes the other later)."""
     model = artifacts.load_scoring_model(
         settings.model_name, version, settings.pipeline_spec.schema
     )
     if settings.compile_trees:
-        compiled = compile_booster(model.booster, settings.home / COMPILED_DIR)
-        if compiled is not None and not model.use_compiled(compiled, golden_rows(model)):
+        cache = compiled_cache(settings)
+        optimized = compile_booster(model.booster, cache, optimized=True, cached_only=True)
+        compiled = optimized or compile_booster(model.booster, cache)
+        rows = golden_rows(model)
+        if compiled is not None and not model.use_compiled(compiled, rows, optimized is not None):
             log.warning("compiled trees of version %d disagree with LightGBM: not used", version)
     return ServingModel(model, settings.model_name, version)
+
+
+def compiled_cache(settings: Settings) -> Path:
+    return settings.home / COMPILED_DIR
 
 
 def load_champion(settings: Settings) -> ServingModel:

@@ -41,6 +41,7 @@ from pipeline.services.hot_swap import (
     ModelWatcher,
     announcement_reader,
     champion_version,
+    compiled_cache,
     load_version,
 )
 from pipeline.services.label_join import JoinState, start_label_reader
@@ -48,6 +49,7 @@ from pipeline.services.metrics import Instruments, PredictorMetrics
 from pipeline.services.monitoring import LiveMonitor
 from pipeline.services.offsets import OffsetKeeper, known_positions, next_offsets
 from pipeline.services.publishing import BatchPublisher
+from pipeline.services.tree_optimizer import TreeOptimizer
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,7 @@ class Predictor:
         self.decoder = EventDecoder(settings.pipeline_spec.schema, settings.max_event_bytes)
         self._joining = False
         self._request_reason = REASON_COUNT
+        self.optimizer = TreeOptimizer(compiled_cache(settings))
 
     def run(self, stop: threading.Event, ready: threading.Event | None = None) -> None:
         settings = self.settings
@@ -113,7 +116,7 @@ class Predictor:
         try:
             # Read again now that the reader is positioned: a promotion between the first read
             # and the positioning is in this answer, one after it is in the reader.
-            self.slot = ModelSlot(load_version(settings, champion_version(settings)))
+            self.slot = ModelSlot(self._load(champion_version(settings)))
         except Exception:
             reader.close()
             raise
@@ -125,12 +128,13 @@ class Predictor:
             self.slot,
             settings.model_name,
             read_alias=lambda: tracking.champion_version(settings),
-            load=lambda version: load_version(settings, version),
+            load=self._load,
             poll_s=settings.alias_poll_s,
             read_challenger=lambda: challenger_version(settings),
         )
         self.watcher.reconcile_challenger()
         self.watcher.start()
+        self.optimizer.start()
         consumer = input_consumer(settings, "predictor")
         self.assignment.bind(consumer)
         heartbeat = HeartbeatPublisher(settings)
@@ -151,6 +155,7 @@ class Predictor:
             raise self._failure(exc, "serving") from exc
         finally:
             self.watcher.stop()
+            self.optimizer.stop()
             if server is not None:
                 server.stop()
             heartbeat.close()
@@ -160,6 +165,7 @@ class Predictor:
                 label_reader.stop()
             self._close(consumer, publisher)
             self.watcher.finish(WATCHER_JOIN_S)
+            self.optimizer.finish(WATCHER_JOIN_S)
 
     def _loop(
         self,
@@ -214,6 +220,12 @@ class Predictor:
                 scoring_s,
                 time.time() * 1000,
             )
+
+    def _load(self, version: int) -> ServingModel:
+        """A version ready to serve on its quick build; its optimized trees come later."""
+        serving = load_version(self.settings, version)
+        self.optimizer.offer(serving.model)
+        return serving
 
     def _observe_poll(self, lag: dict[int, int] | None) -> None:
         """Health and metrics after each poll: cheap attribute writes, lag every heartbeat."""

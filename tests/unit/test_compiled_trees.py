@@ -4,6 +4,8 @@ leaves the model on LightGBM."""
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,6 +16,8 @@ from pipeline.core.model_checks import golden_rows
 from pipeline.core.scoring import ScoringModel
 from pipeline.core.training import train_model
 from pipeline.core.tuning import TuningConfig
+from pipeline.services import tree_optimizer
+from pipeline.services.tree_optimizer import TreeOptimizer, optimize
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +56,62 @@ def test_a_failed_compilation_leaves_lightgbm_in_charge(
     monkeypatch.setattr(compiled_module, "_compiled", broken)
     assert compile_booster(small_model.booster, tmp_path) is None
     assert "scoring with LightGBM: LLVM says no" in caplog.text
+    caplog.clear()
+    assert compile_booster(small_model.booster, tmp_path, optimized=True) is None
+    assert "keeping the quick build: LLVM says no" in caplog.text
 
 
 def test_compiled_trees_that_disagree_are_not_used(small_model) -> None:
     assert not small_model.use_compiled(lambda m: np.zeros(len(m)), golden_rows(small_model))
     assert small_model.compiled is None
+
+
+def test_the_optimized_build_scores_as_lightgbm_and_is_cached_apart(
+    small_model, adult, tmp_path, caplog
+) -> None:
+    caplog.set_level(logging.INFO, logger="pipeline.core.compiled")
+    assert compile_booster(small_model.booster, tmp_path, optimized=True, cached_only=True) is None
+    assert not any(tmp_path.iterdir())  # asked for the cache only: nothing built
+    predict = compile_booster(small_model.booster, tmp_path, optimized=True)
+    assert predict is not None
+    digest = model_hash(small_model.booster)
+    assert {p.name for p in tmp_path.iterdir()} == {f"{digest}.txt", f"{digest}-inlined.so"}
+    matrix = small_model.features.transform(adult.test)
+    expected = small_model.booster.predict(matrix, num_threads=1)
+    assert np.max(np.abs(predict(matrix) - expected)) <= 1e-9
+    caplog.clear()
+    cached = compile_booster(small_model.booster, tmp_path, optimized=True, cached_only=True)
+    assert cached is not None and "compiled" not in caplog.text
+    assert compile_booster(small_model.booster, tmp_path, cached_only=True) is None  # the quick
+
+
+def test_a_model_moves_from_its_quick_build_to_the_optimized_one(small_model, tmp_path) -> None:
+    model = replace(small_model, compiled=None, optimized=False)
+    assert not optimize(model, tmp_path)  # nothing compiled to improve on: LightGBM stays
+    quick = compile_booster(model.booster, tmp_path)
+    assert quick is not None and model.use_compiled(quick, golden_rows(model))
+    optimizer = TreeOptimizer(tmp_path)
+    optimizer.start()
+    optimizer.offer(model)
+    deadline = time.monotonic() + 60
+    while not model.optimized:
+        assert time.monotonic() < deadline, "the optimized build never arrived"
+        time.sleep(0.05)
+    assert model.compiled is not quick and optimizer.optimized == 1
+    optimizer.offer(model)  # already optimized: not queued again
+    optimizer.stop()
+    optimizer.finish(10)
+    assert not optimizer.is_alive() and optimizer.optimized == 1
+
+
+def test_an_optimized_build_that_disagrees_leaves_the_quick_one(
+    small_model, tmp_path, monkeypatch
+) -> None:
+    model = replace(small_model, compiled=None, optimized=False)
+    quick = compile_booster(model.booster, tmp_path)
+    assert quick is not None and model.use_compiled(quick, golden_rows(model))
+    monkeypatch.setattr(
+        tree_optimizer, "compile_booster", lambda *a, **k: lambda m: np.zeros(len(m))
+    )
+    assert not optimize(model, tmp_path)
+    assert model.compiled is quick and not model.optimized
