@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import re
@@ -26,7 +27,11 @@ def setup_logging(level: str = "INFO") -> None:
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
     for handler in logging.getLogger().handlers:  # one each: a record passes every handler
-        handler.addFilter(RepeatFilter())
+        repeats = RepeatFilter()
+        handler.addFilter(repeats)
+        # What the last window held back is said when the process ends (logging's own exit
+        # hook, registered at its import, runs after this one and closes the handler).
+        atexit.register(repeats.report_held, handler)
 
 
 _NUMBERS = re.compile(r"\d+")
@@ -55,6 +60,7 @@ class RepeatFilter(logging.Filter):
         self._clock = clock
         self._lock = threading.Lock()
         self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}
+        self._last_text: dict[tuple[str, int, str], str] = {}  # of the lines held back
 
     def _watched(self, name: str) -> bool:
         return name in self._loggers or name.startswith(self._prefixes)
@@ -68,13 +74,35 @@ class RepeatFilter(logging.Filter):
             last, held = self._seen.get(key, (None, 0))
             if last is not None and now - last < self.window_s:
                 self._seen[key] = (last, held + 1)
+                self._last_text[key] = record.getMessage()
                 return False
             if len(self._seen) > 1000:  # lines that varied in more than numbers
                 self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self.window_s}
+                self._last_text = {k: v for k, v in self._last_text.items() if k in self._seen}
             self._seen[key] = (now, 0)
+            self._last_text.pop(key, None)
         if held and last is not None:
             record.msg = (
                 f"{record.getMessage()} ({held} more like it in the last {now - last:.0f} s)"
             )
             record.args = None
         return True
+
+    def report_held(self, handler: logging.Handler) -> None:
+        """One line per kind still held back (the last of them, with the count), written to
+        `handler` directly: a flood that ended is counted even if no line of its kind follows."""
+        now = self._clock()
+        with self._lock:
+            held = [
+                (key, count, now - since) for key, (since, count) in self._seen.items() if count
+            ]
+            texts = {key: self._last_text.get(key, key[2]) for key, _, _ in held}
+            for key, _, _ in held:
+                self._seen[key] = (now, 0)
+        for key, count, age in held:
+            name, level, _ = key
+            message = "%s (%d like it held back in the last %.0f s)"
+            line = logging.LogRecord(
+                name, level, __file__, 0, message, (texts[key], count, age), None
+            )
+            handler.handle(line)

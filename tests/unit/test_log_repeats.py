@@ -69,3 +69,33 @@ def test_other_lines_and_other_loggers_are_never_held() -> None:
     assert not repeats.filter(
         record("kafka.net.connection", logging.ERROR, "Connection lost: %s", "refused")
     )
+
+
+def test_what_the_last_window_held_back_is_reported_when_the_process_ends() -> None:
+    clock = Clock()
+    repeats = RepeatFilter(window_s=10.0, clock=clock)
+    written: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, line: logging.LogRecord) -> None:
+            written.append(line)
+
+    handler = Keep()
+    handler.addFilter(repeats)
+    for port in (9092, 9093, 9094):  # a broker outage; it ends and nothing of the kind follows
+        handler.handle(record("kafka.conn", logging.WARNING, "connect to %s refused", port))
+        clock.now += 1.0
+    handler.handle(record("kafka.cluster", logging.WARNING, "No node available"))
+    assert [line.getMessage() for line in written] == [
+        "connect to 9092 refused",
+        "No node available",
+    ]
+    clock.now += 2.0
+    repeats.report_held(handler)
+    assert [line.getMessage() for line in written[2:]] == [
+        "connect to 9094 refused (2 like it held back in the last 5 s)"
+    ]
+    assert written[2].name == "kafka.conn" and written[2].levelno == logging.WARNING
+    clock.now += 20.0
+    repeats.report_held(handler)  # said once
+    assert len(written) == 3
