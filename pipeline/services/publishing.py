@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
@@ -30,7 +29,7 @@ from pipeline.kafka_io.clients import (
     make_producer,
     send_records,
 )
-from pipeline.services.ack_window import AckWindow
+from pipeline.services.ack_window import AckWindow, SendResult
 from pipeline.services.offsets import OffsetKeeper, Offsets, log_failed_commit
 
 log = logging.getLogger(__name__)
@@ -122,7 +121,7 @@ class BatchPublisher:
         except KafkaError as exc:
             raise self.fail(exc, "publishing a batch (its offsets stay uncommitted)") from exc
 
-    def _send_all(self, result: BatchResult, retrain: Output | None) -> list[Any]:
+    def _send_all(self, result: BatchResult, retrain: Output | None) -> list[SendResult]:
         s, producer = self.settings, self.producer
         futures = send_records(producer, s.predictions_topic, result.predictions)
         futures += send_records(producer, s.shadow_topic, result.shadow)
