@@ -193,3 +193,14 @@ def test_the_peak_rss_row_names_each_run_so_a_rare_high_one_can_be_placed() -> N
 
 def test_results_without_each_runs_peak_keep_the_plain_rss_row() -> None:
     assert "| g) Predictor peak RSS | 300 MB |" in markdown(sample_results(), [])
+
+
+def test_the_process_own_memory_is_reported_beside_its_peak_rss() -> None:
+    results = sample_results()
+    for trees, own in ((100, [201.0, 204.0]), (300, [207.0, 203.0]), (1000, [219.0, 212.0])):
+        results["by_trees"][trees]["rounds_rss_mb"] = [470.0, 480.0]
+        results["by_trees"][trees]["rounds_anon_mb"] = own
+    lines = markdown(results, []).splitlines()
+    own_row = next(line for line in lines if "of which the process's own" in line)
+    assert own_row.endswith("| 219 MB |")  # the largest of every run
+    assert not any("process's own" in line for line in markdown(sample_results(), []).splitlines())

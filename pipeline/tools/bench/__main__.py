@@ -223,6 +223,7 @@ def run(settings: Settings, plan: dict[str, Any], out: Path) -> dict[str, Any]:
             trees: {
                 "rounds_eps": [r["eps"] for r in runs],
                 "rounds_rss_mb": [r["rss_mb"] for r in runs],
+                "rounds_anon_mb": [r["anon_mb"] for r in runs],
                 "eps": statistics.median(r["eps"] for r in runs),
                 "ratio_vs_ceiling": statistics.median(r["eps"] for r in runs) / ceiling,
             }

@@ -103,6 +103,14 @@ def markdown(results: dict[str, Any], targets: list[tuple[str, str, bool]]) -> s
             f"{r['request_to_ready_s']:.1f} s / +{r['ready_to_first_prediction_s']:.2f} s |"
         )
     rows.append(f"| g) Predictor peak RSS{_rss_runs(results)} | {results['rss_mb']:.0f} MB |")
+    anonymous = [
+        mb for row in results.get("by_trees", {}).values() for mb in row.get("rounds_anon_mb", [])
+    ]
+    if anonymous:  # results written before the split have none
+        rows.append(
+            "| g) of which the process's own (RssAnon at the end of each run; the rest is "
+            f"shared-library pages, as many as the page cache holds) | {max(anonymous):.0f} MB |"
+        )
     if "metrics_cost" in results:
         cost = results["metrics_cost"]
         low, high = cost["extra_us_min_max"]
