@@ -31,10 +31,19 @@ def setup_logging(level: str = "INFO") -> None:
         handler.addFilter(repeats)
         # What the last window held back is said when the process ends (logging's own exit
         # hook, registered at its import, runs after this one and closes the handler).
-        atexit.register(repeats.report_held, handler)
+        atexit.register(_report_held_at_exit, handler, repeats)
 
 
 _NUMBERS = re.compile(r"\d+")
+
+
+def _report_held_at_exit(handler: logging.Handler, repeats: RepeatFilter) -> None:
+    """Only for a handler still in use: a later setup replaced the earlier ones, and a stream
+    closed before exit (a test runner's capture) takes no more lines."""
+    stream = getattr(handler, "stream", None)
+    if handler not in logging.getLogger().handlers or getattr(stream, "closed", False):
+        return
+    repeats.report_held(handler)
 
 
 class RepeatFilter(logging.Filter):
