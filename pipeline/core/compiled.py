@@ -18,12 +18,14 @@ the quick build), with a warning: compiled trees are a speed-up, never a reason 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightgbm as lgb
@@ -74,24 +76,36 @@ def _compiled(lleaves: object, booster: lgb.Booster, cache_dir: Path, optimized:
         _write_atomically(model_file, lambda path: booster.save_model(str(path)))
     model = lleaves.Model(model_file=str(model_file))  # type: ignore[attr-defined]
     started = time.monotonic()
-    if native.exists():
-        model.compile(cache=str(native), finline=optimized)
-    else:
-        # Compiled under a name of its own, then renamed: a second process compiling the same
-        # model at the same moment never loads half a file.
-        _write_atomically(native, lambda path: model.compile(cache=str(path), finline=optimized))
-        log.info(
-            "compiled %d trees%s in %.1fs (cached as %s)",
-            booster.num_trees(),
-            " (optimized build)" if optimized else "",
-            time.monotonic() - started,
-            native.name[:12],
-        )
+    # One process builds it; another that wants it meanwhile waits for the file, then loads it.
+    with _locked(native.with_name(native.name + ".lock")):
+        if native.exists():
+            model.compile(cache=str(native), finline=optimized)
+        else:
+            # Written under a name of its own, then renamed: nothing ever loads half a file.
+            def build(path: Path) -> None:
+                model.compile(cache=str(path), finline=optimized)
+
+            _write_atomically(native, build)
+            log.info(
+                "compiled %d trees%s in %.1fs (cached as %s)",
+                booster.num_trees(),
+                " (optimized build)" if optimized else "",
+                time.monotonic() - started,
+                native.name[:12],
+            )
 
     def predict(matrix: np.ndarray) -> np.ndarray:
         return np.asarray(model.predict(np.asarray(matrix, dtype=np.float64), n_jobs=1))
 
     return predict
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on `path` held across processes (flock), released on close."""
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def _write_atomically(target: Path, write: Callable[[Path], object]) -> None:

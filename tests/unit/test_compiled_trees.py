@@ -41,7 +41,11 @@ def test_the_compiled_code_is_cached_by_model_hash(small_model, tmp_path, caplog
     caplog.set_level(logging.INFO, logger="pipeline.core.compiled")
     assert compile_booster(small_model.booster, tmp_path) is not None
     digest = model_hash(small_model.booster)
-    assert {p.name for p in tmp_path.iterdir()} == {f"{digest}.txt", f"{digest}.so"}
+    assert {p.name for p in tmp_path.iterdir()} == {
+        f"{digest}.txt",
+        f"{digest}.so",
+        f"{digest}.so.lock",
+    }
     caplog.clear()
     assert compile_booster(small_model.booster, tmp_path) is not None
     assert "compiled" not in caplog.text  # loaded from the cache, not compiled again
@@ -75,7 +79,8 @@ def test_the_optimized_build_scores_as_lightgbm_and_is_cached_apart(
     predict = compile_booster(small_model.booster, tmp_path, optimized=True)
     assert predict is not None
     digest = model_hash(small_model.booster)
-    assert {p.name for p in tmp_path.iterdir()} == {f"{digest}.txt", f"{digest}-inlined.so"}
+    built = {p.name for p in tmp_path.iterdir()}
+    assert built == {f"{digest}.txt", f"{digest}-inlined.so", f"{digest}-inlined.so.lock"}
     matrix = small_model.features.transform(adult.test)
     expected = small_model.booster.predict(matrix, num_threads=1)
     assert np.max(np.abs(predict(matrix) - expected)) <= 1e-9
@@ -90,7 +95,7 @@ def test_a_model_moves_from_its_quick_build_to_the_optimized_one(small_model, tm
     assert not optimize(model, tmp_path)  # nothing compiled to improve on: LightGBM stays
     quick = compile_booster(model.booster, tmp_path)
     assert quick is not None and model.use_compiled(quick, golden_rows(model))
-    optimizer = TreeOptimizer(tmp_path)
+    optimizer = TreeOptimizer(tmp_path, after_s=0.0)
     optimizer.start()
     optimizer.offer(model)
     deadline = time.monotonic() + 60
@@ -115,3 +120,52 @@ def test_an_optimized_build_that_disagrees_leaves_the_quick_one(
     )
     assert not optimize(model, tmp_path)
     assert model.compiled is quick and not model.optimized
+
+
+def test_a_model_replaced_before_its_turn_is_never_built(small_model, tmp_path) -> None:
+    model = replace(small_model, compiled=None, optimized=False)
+    quick = compile_booster(model.booster, tmp_path)
+    assert quick is not None and model.use_compiled(quick, golden_rows(model))
+    optimizer = TreeOptimizer(tmp_path, after_s=0.5)
+    optimizer.start()
+    optimizer.offer(model)
+    del model, quick  # swapped out: the Predictor holds it no more
+    deadline = time.monotonic() + 30
+    while optimizer.skipped == 0:
+        assert time.monotonic() < deadline, "the dropped model was not skipped"
+        time.sleep(0.05)
+    optimizer.stop()
+    optimizer.finish(10)
+    assert optimizer.optimized == 0
+    assert not list(tmp_path.glob("*-inlined.so"))
+
+
+def test_two_processes_wanting_the_same_build_compile_it_once(small_model, tmp_path) -> None:
+    """The second waits on the first's lock, then loads what it wrote (Predictors on one
+    machine share --home; a thread stands in for the second process: flock is per open file)."""
+    import threading
+
+    logged: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: logged.append(record.getMessage())  # type: ignore[method-assign]
+    compiled_log = logging.getLogger("pipeline.core.compiled")
+    compiled_log.addHandler(handler)
+    compiled_log.setLevel(logging.INFO)
+    try:
+        results: list[object] = []
+        threads = [
+            threading.Thread(
+                target=lambda: results.append(
+                    compile_booster(small_model.booster, tmp_path, optimized=True)
+                )
+            )
+            for _ in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        compiled_log.removeHandler(handler)
+    assert len(results) == 2 and all(r is not None for r in results)
+    assert sum("compiled" in line for line in logged) == 1
