@@ -169,3 +169,23 @@ def test_two_processes_wanting_the_same_build_compile_it_once(small_model, tmp_p
         compiled_log.removeHandler(handler)
     assert len(results) == 2 and all(r is not None for r in results)
     assert sum("compiled" in line for line in logged) == 1
+
+
+def test_the_predictor_offers_every_model_it_loads_to_its_optimizer(
+    small_model, tmp_path, monkeypatch
+) -> None:
+    """The champion at start-up and every swap or challenger go through `_load`: each, on its
+    quick build, waits its turn for the optimized one."""
+    from pipeline.config.settings import Settings
+    from pipeline.core.batching import ServingModel
+    from pipeline.services import predictor as predictor_module
+
+    model = replace(small_model, compiled=None, optimized=False)
+    quick = compile_booster(model.booster, tmp_path)
+    assert quick is not None and model.use_compiled(quick, golden_rows(model))
+    served = ServingModel(model, "adult-income", 7)
+    monkeypatch.setattr(predictor_module, "load_version", lambda settings, version: served)
+    predictor = predictor_module.Predictor(Settings(home=tmp_path))
+    assert predictor._load(7) is served
+    _due, held = predictor.optimizer._models.get_nowait()
+    assert held() is model
