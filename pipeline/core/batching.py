@@ -14,25 +14,18 @@ from typing import Any, Protocol
 import msgspec
 import numpy as np
 
-from pipeline.core.events import Event, EventDecoder
+from pipeline.core.events import Event, EventDecoder, ParsedBatch
 from pipeline.core.features import FeatureBuilder
-from pipeline.core.messages import dlq_headers, now_ms, prediction_record
+from pipeline.core.messages import Sourced, dlq_headers, now_ms, prediction_records
 from pipeline.core.scoring import ScoringModel
 from pipeline.core.shadow import in_shadow, shadow_outputs
-from pipeline.errors import ValidationError
 
 log = logging.getLogger(__name__)
 
 
-class InputRecord(Protocol):
+class InputRecord(Sourced, Protocol):
     """The fields of a Kafka ConsumerRecord this module reads."""
 
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
     @property
     def key(self) -> bytes | None: ...
     @property
@@ -89,60 +82,69 @@ def score_batch(
 ) -> BatchResult:
     """`challenger`: also scores the events `in_shadow` picks, in this same batch."""
     result = BatchResult()
-    valid: list[tuple[Event, InputRecord]] = []
-    for record in records:
-        try:
-            valid.append((decoder.parse(record.value), record))
-        except ValidationError as exc:
-            headers = dlq_headers(
-                exc.reason, exc.field, record.topic, record.partition, record.offset, instance_id
-            )
-            result.dead_letters.append(Output(record.key, record.value, headers))
-    if not valid:
+    batch = decoder.parse_batch([record.value for record in records])
+    for at, exc in batch.refused:
+        record = records[at]
+        headers = dlq_headers(
+            exc.reason, exc.field, record.topic, record.partition, record.offset, instance_id
+        )
+        result.dead_letters.append(Output(record.key, record.value, headers))
+    if not batch.kept:
         return result
-    fields = decoder.schema.feature_fields
-    result.columns = columns_of([e for e, _ in valid], fields)
+    scored = records if len(batch.kept) == len(records) else [records[at] for at in batch.kept]
+    result.columns = batch.columns
     matrix = serving.model.features.transform(result.columns)
     scores = serving.model.predict_matrix(matrix)
     probabilities = scores.tolist()
-    labelled_at: list[int] = []
-    truth: list[bool] = []
     threshold = serving.model.threshold
     negative, positive = serving.model.identity.labels
     scored_at = now_ms()
-    for at, ((event, record), probability) in enumerate(zip(valid, probabilities, strict=True)):
-        label = positive if probability >= threshold else negative
-        value = prediction_record(
-            event.request_id,
-            probability,
-            label,
-            serving.name,
-            serving.version,
-            record.topic,
-            record.partition,
-            record.offset,
-            scored_at,
-        )
-        result.predictions.append(Output(event.request_id.encode(), value))
-        if event.label is not None:
-            labelled_at.append(at)
-            truth.append(event.label == positive)
-        else:
-            result.unlabelled.append((event.request_id, probability))
-    if truth:
-        result.outcome_proba = scores[labelled_at]
-        result.outcome_truth = np.array(truth, dtype=np.int8)
-    result.labelled = len(truth)
+    values = prediction_records(
+        batch.request_ids,
+        probabilities,
+        [positive if probability >= threshold else negative for probability in probabilities],
+        (serving.name, serving.version),
+        scored,
+        scored_at,
+    )
+    result.predictions = list(map(Output, map(str.encode, batch.request_ids), values))
+    _outcomes(result, batch, scores, probabilities, positive)
     if challenger is not None and shadow_fraction > 0:
         result.shadow = _shadow(
-            valid,
-            (result.columns, matrix),
+            (batch, scored),
+            matrix,
             scores,
             (serving, challenger),
             shadow_fraction,
             scored_at,
         )
     return result
+
+
+def _outcomes(
+    result: BatchResult,
+    batch: ParsedBatch,
+    scores: np.ndarray,
+    probabilities: list[float],
+    positive: str,
+) -> None:
+    """What live monitoring needs: the labelled events' probabilities and truths as arrays,
+    and the unlabelled ones by request id (a late label may join)."""
+    labels = batch.labels
+    labelled_at = [at for at, label in enumerate(labels) if label is not None]
+    if labelled_at:
+        result.outcome_proba = scores[labelled_at]
+        truth = [labels[at] == positive for at in labelled_at]
+        result.outcome_truth = np.array(truth, dtype=np.int8)
+    result.labelled = len(labelled_at)
+    if len(labelled_at) < len(labels):
+        result.unlabelled = [
+            (request_id, probability)
+            for request_id, probability, label in zip(
+                batch.request_ids, probabilities, labels, strict=True
+            )
+            if label is None
+        ]
 
 
 _SAME_FEATURES: dict[tuple[int, int], tuple[FeatureBuilder, FeatureBuilder, bool]] = {}
@@ -161,34 +163,39 @@ def same_features(mine: FeatureBuilder, theirs: FeatureBuilder) -> bool:
 
 
 def _shadow(
-    valid: Sequence[tuple[Event, InputRecord]],
-    batch: tuple[dict[str, tuple[Any, ...]], np.ndarray],
+    events: tuple[ParsedBatch, Sequence[InputRecord]],
+    matrix: np.ndarray,
     scores: np.ndarray,
     models: tuple[ServingModel, ServingModel],
     fraction: float,
     scored_at: int,
 ) -> list[Output]:
     """The challenger scores its share of the valid events with one predict call of its own;
-    a challenger that cannot score them costs the shadow, never the batch."""
-    picked = [i for i, (event, _) in enumerate(valid) if in_shadow(event.request_id, fraction)]
+    a challenger that cannot score them costs the shadow, never the batch. `events`: the
+    batch and the records of its valid events."""
+    batch, records = events
+    ids = batch.request_ids
+    picked = [at for at, request_id in enumerate(ids) if in_shadow(request_id, fraction)]
     if not picked:
         return []
-    columns, matrix = batch
     champion, challenger = models
-    everyone = len(picked) == len(valid)
+    everyone = len(picked) == len(ids)
     try:
         if same_features(champion.model.features, challenger.model.features):
             theirs = challenger.model.predict_matrix(matrix if everyone else matrix[picked])
         else:
+            columns = batch.columns
             if not everyone:
-                columns = columns_of([valid[i][0] for i in picked], list(columns))
+                columns = {
+                    name: tuple(map(values.__getitem__, picked)) for name, values in columns.items()
+                }
             theirs = challenger.model.predict_proba(columns)
     except Exception:  # a broken challenger must not stop the champion scoring
         log.exception("the challenger (version %d) failed to score", challenger.version)
         return []
     about = [
-        (event.request_id, event.label, (record.topic, record.partition, record.offset))
-        for event, record in (valid[i] for i in picked)
+        (ids[at], batch.labels[at], (record.topic, record.partition, record.offset))
+        for at, record in ((at, records[at]) for at in picked)
     ]
     outputs = shadow_outputs(
         about,

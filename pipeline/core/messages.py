@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import msgspec
 
@@ -86,6 +87,45 @@ def prediction_record(
     return _ENCODER.encode(
         _Prediction(request_id, probability, label, model_name, model_version, scored_at_ms, source)
     )
+
+
+class Sourced(Protocol):
+    """Where an event came from: a Kafka record's fields."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+
+
+def prediction_records(
+    request_ids: Sequence[str],
+    probabilities: Sequence[float],
+    labels: Sequence[str],
+    model: tuple[str, int],
+    sources: Sequence[Sourced],
+    scored_at_ms: int,
+) -> list[bytes]:
+    """`prediction_record` for a micro-batch in one encoder call: JSON escapes every line
+    break inside a value, so the encoded lines split back into one record per event."""
+    name, version = model
+    predictions = [
+        _Prediction(
+            request_id,
+            probability,
+            label,
+            name,
+            version,
+            scored_at_ms,
+            _Source(source.topic, source.partition, source.offset),
+        )
+        for request_id, probability, label, source in zip(
+            request_ids, probabilities, labels, sources, strict=True
+        )
+    ]
+    return _ENCODER.encode_lines(predictions).split(b"\n")[:-1]
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from kafka.errors import KafkaError
 from pipeline.config.settings import Settings
 from pipeline.core.events import Event, EventDecoder
 from pipeline.core.read_ranges import clamp, window_starts
-from pipeline.errors import BrokerError, DataError, ValidationError
+from pipeline.errors import BrokerError, DataError
 from pipeline.kafka_io.admin import admin_client
 from pipeline.kafka_io.clients import failure, kafka_security, make_consumer
 
@@ -153,17 +153,14 @@ def _read(
         if time.monotonic() > deadline:
             raise BrokerError(f"reading labelled events timed out with {remaining} left")
         for tp, records in consumer.poll(timeout_ms=500).items():
-            for record in records:
-                if record.offset >= remaining.get(tp, -1):
-                    break
-                _collect(record.value, decoder, result)
+            end = remaining.get(tp, -1)
+            _collect([r.value for r in records if r.offset < end], decoder, result)
             if consumer.position(tp) >= remaining.get(tp, 0):
                 remaining.pop(tp, None)
                 consumer.pause(tp)
 
 
-def _collect(raw: bytes | None, decoder: EventDecoder, result: ReadResult) -> None:
-    try:
-        result.events.append(decoder.parse(raw))
-    except ValidationError:
-        result.invalid += 1
+def _collect(raws: list[bytes | None], decoder: EventDecoder, result: ReadResult) -> None:
+    batch = decoder.parse_batch(raws)
+    result.events.extend(batch.events())
+    result.invalid += len(batch.refused)

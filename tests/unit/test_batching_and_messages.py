@@ -16,6 +16,8 @@ from pipeline.core.messages import (
     RetrainRequest,
     now_ms,
     parse_retrain_message,
+    prediction_record,
+    prediction_records,
     to_json,
 )
 from pipeline.core.model_checks import check_input_schema
@@ -187,3 +189,20 @@ def test_a_schema_that_does_not_match_the_events_is_refused(schema) -> None:
         check_input_schema(["age"], schema)
     with pytest.raises(ModelError, match="no input signature"):
         check_input_schema(None, schema)
+
+
+def test_a_batch_of_prediction_records_is_each_record_as_encoded_alone() -> None:
+    """One encoder call for a batch, split by line: ids with line breaks, quotes and
+    non-ASCII text still come back one record per event, each as `prediction_record` says."""
+    ids = ["r1", "a\nb", 'q"\r\n', "é\u2028x", ""]
+    sources = [Record("in", i, 10 + i, None, None) for i in range(len(ids))]
+    probabilities = [0.0, 0.25, 1.0, 1e-17, 0.5]
+    labels = ["<=50K", "<=50K", ">50K", "<=50K", ">50K"]
+    batch = prediction_records(ids, probabilities, labels, ("m", 3), sources, 123)
+    alone = [
+        prediction_record(i, p, label, "m", 3, s.topic, s.partition, s.offset, 123)
+        for i, p, label, s in zip(ids, probabilities, labels, sources, strict=True)
+    ]
+    assert batch == alone
+    assert [json.loads(value)["request_id"] for value in batch] == ids
+    assert prediction_records([], [], [], ("m", 3), [], 123) == []

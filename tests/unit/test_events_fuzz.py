@@ -120,3 +120,50 @@ ALL = [
     test_a_valid_event_with_one_field_replaced,
     test_deep_nesting_odd_unicode_and_huge_strings,
 ]
+
+
+def _alone(raw: bytes | None) -> object:
+    try:
+        return DECODER.parse(raw)
+    except ValidationError as exc:
+        return (exc.reason, exc.field)
+
+
+labels = st.sampled_from([None, "", " ", ">50K", "<=50K.", " >50K. ", "<=50k", "maybe"])
+one_event = st.one_of(
+    st.none(),
+    st.binary(max_size=300),
+    st.builds(
+        lambda request_id, inside, beside: json.dumps(
+            {
+                "request_id": request_id,
+                "data": {**ROW, SCHEMA.label_field: inside},
+                **({SCHEMA.label_field: beside} if beside is not None else {}),
+            }
+        ).encode(),
+        st.sampled_from(["r1", "r2", " ", "", "a\nb"]) | st.text(max_size=10),
+        labels,
+        labels,
+    ),
+    st.builds(
+        lambda field, value: json.dumps(
+            {"request_id": "x", "data": {**ROW, field: value}}
+        ).encode(),
+        st.sampled_from(SCHEMA.feature_fields),
+        json_values,
+    ),
+)
+
+
+@EXAMPLES
+@given(st.lists(one_event, max_size=40))
+def test_a_batch_decodes_each_event_as_it_would_alone(raws: list[bytes | None]) -> None:
+    """Micro-batch decoding (columns, refusals by position) agrees with each event alone: a
+    bad event never spoils its neighbours, and no valid event moves to another's place."""
+    batch = DECODER.parse_batch(raws)
+    outcomes: dict[int, object] = {at: batch.event(i) for i, at in enumerate(batch.kept)}
+    outcomes |= {at: (exc.reason, exc.field) for at, exc in batch.refused}
+    assert [at for at, _ in batch.refused] == sorted(at for at, _ in batch.refused)
+    assert [outcomes[at] for at in range(len(raws))] == [_alone(raw) for raw in raws]
+    assert len(batch.request_ids) == len(batch.labels) == len(batch.kept)
+    assert all(len(column) == len(batch.kept) for column in batch.columns.values())

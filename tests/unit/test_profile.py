@@ -22,6 +22,10 @@ def test_a_sample_counts_for_the_innermost_part_it_is_in() -> None:
     assert classify(LOOP + SEND) == "publish: sending the outputs"
     assert classify(LOOP + SEND.rsplit(";", 2)[0]) == "publish: flush and commit"
     assert classify(LOOP + DECODE) == "decode and validate (msgspec)"
+    batch_decode = DECODE.replace("EventDecoder.parse ", "EventDecoder.parse_batch ")
+    assert classify(LOOP + batch_decode) == "decode and validate (msgspec)"
+    records = ";score_batch (pipeline/core/batching.py:120);prediction_records (pipeline/core/messages.py:99)"
+    assert classify(LOOP + records) == "prediction records (JSON)"
     assert classify(LOOP + ";score_batch (pipeline/core/batching.py:120)") == "rest of score_batch"
     assert classify(LOOP) == "rest of the loop"
     for poll in (

@@ -36,9 +36,11 @@ LOOP = "Predictor._loop (pipeline/services/predictor.py"
 # (part, the frame that marks it, as py-spy names frames): the innermost match wins.
 PARTS = (
     ("decode and validate (msgspec)", "EventDecoder.parse (pipeline/core/events.py"),
+    ("decode and validate (msgspec)", "EventDecoder.parse_batch (pipeline/core/events.py"),
     ("features (vocabulary codes, matrix)", "FeatureBuilder.transform (pipeline/core/features.py"),
     ("trees (compiled, lleaves)", "ScoringModel.predict_matrix (pipeline/core/scoring.py"),
     ("prediction records (JSON)", "prediction_record (pipeline/core/messages.py"),
+    ("prediction records (JSON)", "prediction_records (pipeline/core/messages.py"),
     ("publish: sending the outputs", "BatchPublisher._send_all (pipeline/services/publishing"),
     ("publish: flush and commit", "BatchPublisher._then_commit (pipeline/services/publishing"),
     ("monitoring (quality, drift, metrics)", "LiveMonitor.observe (pipeline/services/monitoring"),
