@@ -131,17 +131,18 @@ def test_the_librdkafka_rows_carry_their_own_floor() -> None:
     at_1000 = {**percentiles([1.0, 2.0, 12.0]), "to_scored_p99_ms": 8.0, "floor": floor}
     results = {
         **sample_results(),
-        "librdkafka": per_client.summary([{"ceiling_eps": 40000.0, "eps": 16000.0}], at_1000),
+        "librdkafka": per_client.summary(
+            [{"ceiling_eps": 40000.0, "eps": 16000.0, "events": 120000.0}], at_1000
+        ),
     }
     h = headline(results)
     assert h["floor_p99_ms_at_1000_librdkafka"] == 7.5
     verdicts = {name: (value, ok) for name, value, ok in targets(h)}
     value, ok = verdicts["librdkafka: p99 <= 10 ms at 1,000 events/s"]
     assert value.endswith("(floor 7.5 ms)") and not ok
-    assert any(
-        "latency floor at 1,000 events/s, librdkafka" in row
-        for row in per_client.markdown_rows(results)
-    )
+    rows = per_client.markdown_rows(results)
+    assert any("latency floor at 1,000 events/s, librdkafka" in row for row in rows)
+    assert any("Predictor on librdkafka, 1 instance, 120,000 events" in row for row in rows)
 
 
 def test_latency_rounds_report_the_median_of_each_percentile_and_list_every_round() -> None:

@@ -29,15 +29,17 @@ def available() -> bool:
 
 
 def one_round(
-    one: Settings, rows: list[dict[str, Any]], events: int, model: str, logs: Path
+    settings: Settings, rows: list[dict[str, Any]], events: int, model: str, logs: Path
 ) -> dict[str, float]:
-    """The ceiling and one Predictor on librdkafka, over the events `one` was preloaded with."""
-    settings = replace(workloads.variant(one, "rd", model), kafka_client=CONFLUENT_KAFKA)
+    """The ceiling and one Predictor on librdkafka over `events` preloaded for this round."""
+    one = workloads.scenario_settings(_on_librdkafka(settings), "rd", 4)
+    workloads.preload(one, rows, events)
+    reader = workloads.variant(one, "rd", model)
     log.info("a) ceiling over %d events, librdkafka", events)
-    ceiling = workloads.ceiling(settings, events, settings.batch_size)
+    ceiling = workloads.ceiling(reader, events, reader.batch_size)
     log.info("b) one Predictor on librdkafka over the same %d events", events)
-    run = workloads.predictor_throughput(settings, rows, events, 1, logs)
-    return {"ceiling_eps": ceiling, "eps": run["eps"]}
+    run = workloads.predictor_throughput(reader, rows, events, 1, logs)
+    return {"ceiling_eps": ceiling, "eps": run["eps"], "events": float(events)}
 
 
 def latency(
@@ -76,6 +78,7 @@ def summary(rounds: list[dict[str, float]], at_1000: dict[str, Any]) -> dict[str
     ceilings = [r["ceiling_eps"] for r in rounds]
     runs = [r["eps"] for r in rounds]
     return {
+        "events": int(rounds[0]["events"]) if rounds else 0,
         "ceiling_rounds_eps": ceilings,
         "ceiling_eps": statistics.median(ceilings),
         "rounds_eps": runs,
@@ -132,7 +135,8 @@ def markdown_rows(results: dict[str, Any]) -> list[str]:
         f"| a) ceiling, librdkafka (median of "
         f"{', '.join(f'{e:,.0f}' for e in rd['ceiling_rounds_eps'])}) | "
         f"{rd['ceiling_eps']:,.0f} events/s |",
-        f"| b) Predictor on librdkafka, 1 instance, {results['trees']}-tree model (median of "
+        f"| b) Predictor on librdkafka, 1 instance, {rd.get('events', 0):,} events, "
+        f"{results['trees']}-tree model (median of "
         f"{', '.join(f'{e:,.0f}' for e in rd['rounds_eps'])}) | {rd['eps']:,.0f} events/s, "
         f"{rd['eps'] / rd['ceiling_eps']:.2f} x its ceiling |",
         f"| d) latency at 1,000 events/s, librdkafka (p50 / p95 / p99 / max) | "
