@@ -163,7 +163,7 @@ class EventDecoder:
     def parse_batch(self, raws: Sequence[bytes | None]) -> ParsedBatch:
         """Each event is decoded and checked on its own (a bad one never spoils its
         neighbours); the valid ones become columns in a few passes mapped in C, not a Python
-        call per event (the micro-batch's decoding was a third of the loop's Python)."""
+        call per event (decoding one by one was a third of `score_batch`)."""
         messages, kept, refused = self._decode_each(raws)
         request_ids = [message.request_id for message in messages]
         rows = list(map(_astuple, map(_data, messages)))
