@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.coordinator.base import MemberState
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, UnknownTopicOrPartitionError
 
 from pipeline.config.settings import CONFLUENT_KAFKA, Settings
 from pipeline.errors import BrokerError
@@ -137,16 +137,28 @@ def group_membership(settings: Settings, group_id: str) -> dict[str, Any]:
     }
 
 
+# As long as a client waits for its first metadata when it is built (kafka-python's
+# bootstrap_timeout_ms): a service that reached the broker and then lost it before reading its
+# topic rides out the restart, as its loop does later (GroupPoller).
+METADATA_PATIENCE_S = 30.0
+
+
 def require_topic(
-    consumer: KafkaConsumer, topic: str, settings: Settings | None = None, role: str | None = None
+    consumer: KafkaConsumer,
+    topic: str,
+    settings: Settings | None = None,
+    role: str | None = None,
+    patience_s: float = METADATA_PATIENCE_S,
 ) -> int:
     """Joining a group before the topic's metadata is known assigns nothing; fail fast instead.
 
     The broker leaves the topics a principal may not describe out of its metadata, so behind
     ACLs a missing topic and a forbidden one look the same: with `settings` the message names
-    both causes, the principal and the role whose ACLs to grant."""
+    both causes, the principal and the role whose ACLs to grant. A broker that is away is not
+    an answer: the read is tried again for up to `patience_s` (the fault suite's broker restart
+    once caught a Trainer at this step, and it exited)."""
     try:
-        partitions = consumer.partitions_for_topic(topic)
+        partitions = _partitions_riding_out_outage(consumer, topic, patience_s)
     except KafkaError as exc:
         if settings is not None:
             raise failure(exc, settings, f"reading metadata of topic {topic}", role) from exc
@@ -161,6 +173,40 @@ def require_topic(
             f"(python -m pipeline.kafka_io.acls --role {role or '<role>'})"
         )
     raise BrokerError(message)
+
+
+def _partitions_riding_out_outage(
+    consumer: KafkaConsumer, topic: str, patience_s: float
+) -> set[int] | None:
+    deadline = time.monotonic() + patience_s
+    away_since: float | None = None
+    while True:
+        try:
+            partitions: set[int] | None = consumer.partitions_for_topic(topic)
+        except KafkaError as exc:
+            if not _broker_away(exc) or time.monotonic() >= deadline:
+                raise
+            if away_since is None:
+                away_since = time.monotonic()
+                log.warning(
+                    "the broker is away (%s) while reading metadata of topic %s; "
+                    "trying again for up to %.0f s",
+                    exc,
+                    topic,
+                    patience_s,
+                )
+            time.sleep(OUTAGE_PAUSE_S)
+            continue
+        if away_since is not None:
+            log.warning("the broker is back after %.1f s", time.monotonic() - away_since)
+        return partitions
+
+
+def _broker_away(exc: KafkaError) -> bool:
+    """A retriable error other than the topic's absence, which waiting would not mend."""
+    return bool(getattr(exc, "retriable", False)) and not isinstance(
+        exc, UnknownTopicOrPartitionError
+    )
 
 
 def finish_stalled_rebalance(consumer: KafkaConsumer) -> None:

@@ -6,16 +6,23 @@ live in pipeline/chaos so that `make chaos` and these tests inject exactly the s
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import mlflow
 import pytest
 
 from pipeline.config.settings import Settings
+from pipeline.core.topics import TopicSpec
+from pipeline.kafka_io import clients
+from pipeline.kafka_io.admin import ensure_topics
 from pipeline.kafka_io.broker import LocalBroker
+from pipeline.kafka_io.clients import make_consumer, require_topic
 from pipeline.registry import tracking
 from pipeline.tools.chaos import faults
 from pipeline.tools.chaos.dead_letters import dlq_refuses_big_letters
@@ -69,6 +76,33 @@ def test_broker_restart_mid_stream(stage, own_broker) -> None:
     result = faults.broker_restart(moved, own_broker, down_s=4.0)
     survived(result, moved)
     assert result.checks["trainer answers a request afterwards"]
+
+
+@pytest.mark.both_clients
+def test_a_service_that_loses_the_broker_before_reading_its_topic_waits_for_it(
+    live_topics: Settings, own_broker: LocalBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The broker restart once caught a starting Trainer between connecting and reading its
+    topic's metadata, and it exited; the read waits for the broker now, as the loop does."""
+    settings = replace(live_topics, bootstrap_servers=own_broker.bootstrap_servers)
+    topic = f"startup-{live_topics.input_topic}"
+    consumer = make_consumer(settings, "predictor")
+    try:  # made after the consumer connected, so that no metadata it holds names the topic
+        ensure_topics(own_broker.bootstrap_servers, [TopicSpec(topic, 3)])
+        own_broker.stop()
+        with ThreadPoolExecutor(1) as pool, caplog.at_level(logging.WARNING, clients.__name__):
+            try:
+                found = pool.submit(require_topic, consumer, topic, settings, "predictor")
+                deadline = time.monotonic() + 60
+                while "the broker is away" not in caplog.text and not found.done():
+                    assert time.monotonic() < deadline, "the read neither waited nor failed"
+                    time.sleep(0.1)
+            finally:
+                own_broker.start(timeout_s=120, keep_data=True)
+            assert found.result(timeout=120) == 3
+        assert "the broker is back" in caplog.text
+    finally:
+        consumer.close()
 
 
 def test_frozen_broker_slows_the_pipeline_down_without_loss(stage, own_broker) -> None:

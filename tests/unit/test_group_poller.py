@@ -3,7 +3,8 @@
 kafka-python 3.0.12 raised `KafkaConnectionError` out of `poll()` during a broker restart (the
 fault suite's Trainer died of it); the loop must poll again, and say so once per outage. Its
 `commit()` and `position()` raise the same in an outage's first moments (a probe's commit to a
-just-stopped broker did): neither may stop a loop either.
+just-stopped broker did): neither may stop a loop either. Nor may the topic's metadata, read
+at start-up (the broker restart once caught a Trainer there).
 """
 
 from __future__ import annotations
@@ -12,10 +13,15 @@ import logging
 
 import pytest
 from kafka import TopicPartition
-from kafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
+from kafka.errors import (
+    KafkaConnectionError,
+    TopicAuthorizationFailedError,
+    UnknownTopicOrPartitionError,
+)
 from kafka.structs import OffsetAndMetadata
 
 from pipeline.config.settings import Settings
+from pipeline.errors import BrokerError
 from pipeline.kafka_io import clients
 from pipeline.kafka_io.clients import GroupPoller
 from pipeline.services.offsets import known_positions
@@ -120,3 +126,47 @@ def test_only_positions_known_without_the_broker_are_reported() -> None:
         positions={known: 7, unknown: None, away: KafkaConnectionError("111 ECONNREFUSED")}
     )
     assert known_positions(consumer) == {known: 7}  # type: ignore[arg-type]
+
+
+class MetadataScript:
+    """Answers each metadata read with the next scripted outcome: partitions, or an error."""
+
+    def __init__(self, *outcomes: object) -> None:
+        self.outcomes, self.reads = list(outcomes), 0
+
+    def partitions_for_topic(self, topic: str) -> object:
+        self.reads += 1
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+
+def test_a_topic_read_while_the_broker_is_away_is_read_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    refused = KafkaConnectionError("111 ECONNREFUSED")
+    consumer = MetadataScript(refused, refused, {0, 1})
+    with caplog.at_level(logging.WARNING, logger=clients.__name__):
+        assert clients.require_topic(consumer, "app_messages") == 2  # type: ignore[arg-type]
+    said = [r.getMessage() for r in caplog.records]
+    assert consumer.reads == 3 and len(said) == 2
+    assert "away" in said[0] and "app_messages" in said[0] and "back after" in said[1]
+
+
+def test_a_broker_away_past_the_patience_stops_the_start(monkeypatch) -> None:
+    monkeypatch.setattr(clients, "OUTAGE_PAUSE_S", 0.02)
+    consumer = MetadataScript(*[KafkaConnectionError("111 ECONNREFUSED")] * 100)
+    with pytest.raises(BrokerError, match="cannot read metadata of topic app_messages"):
+        clients.require_topic(consumer, "app_messages", patience_s=0.1)  # type: ignore[arg-type]
+    assert 2 <= consumer.reads < 100
+
+
+@pytest.mark.parametrize(
+    "error", [TopicAuthorizationFailedError("app_messages"), UnknownTopicOrPartitionError()]
+)
+def test_an_answer_waiting_would_not_mend_stops_the_start_at_once(error: Exception) -> None:
+    consumer = MetadataScript(error, {0})
+    with pytest.raises(BrokerError):
+        clients.require_topic(consumer, "app_messages")  # type: ignore[arg-type]
+    assert consumer.reads == 1
