@@ -158,7 +158,7 @@ def require_topic(
     an answer: the read is tried again for up to `patience_s` (the fault suite's broker restart
     once caught a Trainer at this step, and it exited)."""
     try:
-        partitions = _partitions_riding_out_outage(consumer, topic, patience_s)
+        partitions = read_partitions(consumer, topic, patience_s)
     except KafkaError as exc:
         if settings is not None:
             raise failure(exc, settings, f"reading metadata of topic {topic}", role) from exc
@@ -175,9 +175,11 @@ def require_topic(
     raise BrokerError(message)
 
 
-def _partitions_riding_out_outage(
-    consumer: KafkaConsumer, topic: str, patience_s: float
+def read_partitions(
+    consumer: KafkaConsumer, topic: str, patience_s: float = METADATA_PATIENCE_S
 ) -> set[int] | None:
+    """`consumer.partitions_for_topic`, tried again while the broker is away (at start-up,
+    where no loop would try it again for us)."""
     deadline = time.monotonic() + patience_s
     away_since: float | None = None
     while True:

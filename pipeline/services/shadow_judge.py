@@ -20,7 +20,7 @@ from kafka import KafkaConsumer, TopicPartition
 from pipeline.config.settings import Settings
 from pipeline.core.messages import MessageError, ModelReady, now_ms, parse_shadow
 from pipeline.core.shadow_evidence import Pair, ShadowEvidence
-from pipeline.kafka_io.clients import make_consumer
+from pipeline.kafka_io.clients import make_consumer, read_partitions
 from pipeline.registry import tracking
 from pipeline.registry.challenger import challenger_version, clear_challenger, log_shadow
 from pipeline.services.gatekeeper import gate_config
@@ -48,7 +48,7 @@ class ShadowJudge:
     def start(self) -> None:
         consumer = make_consumer(self.settings, "trainer-shadow", isolation_level="read_committed")
         topic = self.settings.shadow_topic
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        partitions = [TopicPartition(topic, p) for p in read_partitions(consumer, topic) or ()]
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         self._consumer = consumer

@@ -7,9 +7,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from kafka.errors import KafkaConnectionError
 
 from pipeline.config.settings import Settings
 from pipeline.core.messages import ShadowBatch, ShadowEntry, shadow_record
+from pipeline.kafka_io import clients
 from pipeline.services import shadow_judge
 from pipeline.services.metrics import TrainerMetrics
 from pipeline.services.shadow_judge import ShadowJudge
@@ -122,3 +124,36 @@ def test_settle_reads_until_the_topic_is_drained(calls) -> None:
     ]
     made.settle(within_s=5)
     assert consumer.waiting == [] and [d["decision"] for d in made.decisions] == ["promoted"]
+
+
+class StartingConsumer:
+    """A consumer whose first metadata read meets a broker that has just gone away."""
+
+    def __init__(self) -> None:
+        self.reads, self.assigned, self.rewound = 0, [], []
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        self.reads += 1
+        if self.reads == 1:
+            raise KafkaConnectionError("111 ECONNREFUSED")
+        return {0, 1}
+
+    def assign(self, partitions: list) -> None:
+        self.assigned = partitions
+
+    def seek_to_beginning(self, *partitions: object) -> None:
+        self.rewound = list(partitions)
+
+
+def test_the_judge_starting_in_a_broker_outage_waits_for_the_broker(monkeypatch) -> None:
+    consumer = StartingConsumer()
+    monkeypatch.setattr(shadow_judge, "make_consumer", lambda *a, **k: consumer)
+    monkeypatch.setattr(clients, "OUTAGE_PAUSE_S", 0.0)
+    made = ShadowJudge(Settings(model_name="adult"), TrainerMetrics(), [].append)
+    made.start()
+    assert consumer.reads == 2
+    assert (
+        sorted(tp.partition for tp in consumer.assigned)
+        == [0, 1]
+        == sorted(tp.partition for tp in consumer.rewound)
+    )
