@@ -159,7 +159,11 @@ class Trainer:
             m.holdout_auc.labels(model="candidate").set(outcome.metrics["auc"])
         if "auc" in outcome.champion_metrics:
             m.holdout_auc.labels(model="champion").set(outcome.champion_metrics["auc"])
-        champion = tracking.champion_version(self.settings)
+        try:
+            champion = tracking.champion_version(self.settings)
+        except RegistryError as exc:  # a gauge is no reason to stop before the announcement
+            log.warning("the champion gauge waits for the registry: %s", exc)
+            return
         if champion is not None:
             m.champion.set(champion)
 

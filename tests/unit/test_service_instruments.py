@@ -8,6 +8,7 @@ from prometheus_client import generate_latest
 
 from pipeline.config.settings import Settings
 from pipeline.core.messages import ModelReady, RetrainRequest
+from pipeline.errors import RegistryError
 from pipeline.services import heartbeat as heartbeat_module
 from pipeline.services import trainer as trainer_module
 from pipeline.services.heartbeat import HeartbeatPublisher
@@ -39,6 +40,20 @@ def test_the_trainer_counts_requests_by_bounded_reason_and_trainings_by_outcome(
     assert 'pipeline_trainings_total{outcome="kept"} 1.0' in text
     assert 'pipeline_last_holdout_auc{model="champion"} 0.92' in text
     assert "pipeline_champion_version 7.0" in text
+
+
+def test_a_registry_away_after_a_training_leaves_only_the_champion_gauge_unset(
+    monkeypatch,
+) -> None:
+    def away(settings: Settings) -> int:
+        raise RegistryError("cannot read alias champion of m: connection refused")
+
+    monkeypatch.setattr(trainer_module.tracking, "champion_version", away)
+    trainer = Trainer(Settings())
+    trainer._measure(ModelReady("m", 7, "models:/m/7", {"auc": 0.93}, {}, True, 1, {}))
+    text = exposed(trainer)
+    assert 'pipeline_trainings_total{outcome="promoted"} 1.0' in text
+    assert "pipeline_champion_version NaN" in text  # never set: unknown, not 0
 
 
 class Partition:
