@@ -6,7 +6,8 @@ Same broker, model (the benchmark's fixed 300-tree recipe) and events as the ben
 py-spy samples the Predictor process 200 times a second (raw folded stacks, kept under
 .pipeline/bench/profile.raw); each sample inside the loop is put in the first part of the loop
 it is in, and the shares are written to .pipeline/bench/profile-<client>.md and printed, with
-the CPU an event of the ceiling and of the Predictor over as many events (`cpu_share.py`).
+the CPU an event of the ceiling and of the Predictor over as many events (`cpu_share.py`), and
+how the loop's thread spent the run's wall time, interval by interval (`loop_time.py`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pipeline.config.logs import setup_logging
 from pipeline.config.settings import KAFKA_CLIENTS, Settings
 from pipeline.core.data import load_data
 from pipeline.kafka_io.broker import broker_for
-from pipeline.tools.bench import cpu_share, workloads
+from pipeline.tools.bench import cpu_share, loop_time, workloads
 from pipeline.tools.bench.__main__ import BENCH_SUFFIX, HEADLINE_TREES, defined_models
 from pipeline.tools.sample_stream import event_rows
 
@@ -75,7 +76,7 @@ def shares(raw: Path) -> Counter[str]:
 
 def record(
     spy: str, settings: Settings, rows: list[dict], events: int, out: Path, broker: int | None
-) -> tuple[Path, cpu_share.Usage]:
+) -> tuple[Path, cpu_share.Usage, loop_time.LoopTime | None]:
     """Samples wall time (`--idle`): waiting on the broker is part of where the loop goes. The
     Predictor's CPU is read from its first prediction (its start-up left out) to its last."""
     raw = out / "profile.raw"
@@ -103,13 +104,18 @@ def record(
         topic, timeout_s = settings.predictions_topic, max(120.0, events / 1000)
         first = workloads.wait_for_records(settings, topic, 1, timeout_s, every_s=0.05)
         before = cpu_share.read(predictor.pid, broker)
-        last = workloads.wait_for_records(settings, topic, events, timeout_s, every_s=0.05)
+        over_time = loop_time.Recorder(predictor.pid)
+        over_time.offer(first)
+        last = workloads.wait_for_records(
+            settings, topic, events, timeout_s, every_s=0.05, watch=over_time.offer
+        )
         after = cpu_share.read(predictor.pid, broker)
+        steadiness = over_time.finish(last)
         sampler.send_signal(signal.SIGINT)  # py-spy writes what it sampled and exits
         sampler.wait(timeout=60)
     if last < events:
         raise RuntimeError(f"only {last} of {events} events were answered; see {logs}")
-    return raw, cpu_share.usage(before, after, last - first)
+    return raw, cpu_share.usage(before, after, last - first), steadiness
 
 
 def measure_ceiling(
@@ -168,9 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         broker = cpu_share.broker_pid(settings.home / "demo-kafka")
         log.info("the ceiling over %d events, its CPU read from /proc", args.events)
         ceiling, ceiling_eps = measure_ceiling(settings, rows, args.events, broker)
-        raw, predictor = record(spy, reader, rows, args.events, args.out, broker)
+        raw, predictor, steadiness = record(spy, reader, rows, args.events, args.out, broker)
     text = markdown(shares(raw), args.events, args.kafka_client)
     text += "\n" + cpu_share.markdown(ceiling, ceiling_eps, predictor, args.kafka_client)
+    text += "\n" + loop_time.markdown(steadiness)
     (args.out / f"profile-{args.kafka_client}.md").write_text(text)
     print(text)
     return 0

@@ -13,7 +13,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -342,15 +342,23 @@ def output_ledger(settings: Settings, request_ids: Iterable[str], timeout_s: flo
 
 
 def wait_for_records(
-    settings: Settings, topic: str, count: int, timeout_s: float, every_s: float = 0.5
+    settings: Settings,
+    topic: str,
+    count: int,
+    timeout_s: float,
+    every_s: float = 0.5,
+    watch: Callable[[int], None] | None = None,
 ) -> int:
     """Until the topic holds `count` records, asking for end offsets every `every_s`; returns
-    how many it holds (fewer at the timeout: the caller says how many are missing)."""
+    how many it holds (fewer at the timeout: the caller says how many are missing). `watch`
+    is told each count as it is read."""
     consumer = make_consumer(settings, "bench-watch")
     partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
     deadline = time.monotonic() + timeout_s
     try:
         while (held := sum(consumer.end_offsets(partitions).values())) < count:
+            if watch is not None:
+                watch(int(held))
             if time.monotonic() > deadline:
                 break
             time.sleep(every_s)
