@@ -26,6 +26,8 @@ def test_shares_of_the_wall_time_and_cpu_an_event_per_interval() -> None:
     assert measured.runnable == pytest.approx(0.05 / 1.1)
     assert measured.asleep == pytest.approx(0.1 / 1.1)
     assert measured.per_event_us == pytest.approx((9.0, 18.0))
+    assert measured.spacing_s == pytest.approx(1.1 / 3)
+    assert "over each 0.37 s (2 intervals)" in markdown(measured)
 
 
 def test_one_point_says_nothing() -> None:

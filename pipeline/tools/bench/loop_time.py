@@ -39,6 +39,7 @@ class LoopTime:
     on_core: float
     runnable: float
     per_event_us: tuple[float, ...]
+    spacing_s: float = EVERY_S  # the mean time between two points, as they were taken
 
     @property
     def asleep(self) -> float:
@@ -89,6 +90,7 @@ def loop_time(points: list[Point], min_events: int = MIN_EVENTS) -> LoopTime | N
         (last.on_core - first.on_core) / wall,
         (last.runnable - first.runnable) / wall,
         per_event,
+        wall / (len(points) - 1),
     )
 
 
@@ -104,7 +106,7 @@ def markdown(measured: LoopTime | None) -> str:
     spread = sorted(measured.per_event_us)
     if spread:
         lines.append(
-            f"Its CPU an event over each {EVERY_S:g} s ({len(spread)} intervals): "
+            f"Its CPU an event over each {measured.spacing_s:.2g} s ({len(spread)} intervals): "
             f"{spread[0]:.1f} / {statistics.median(spread):.1f} / {spread[-1]:.1f} us "
             "(least / median / most)."
         )
